@@ -1,0 +1,50 @@
+//! Command-line edge: parse, call the library, print. Errors become one line
+//! on stderr and a non-zero exit code.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "gpu-nids",
+    version,
+    about = "Packet-capture anomaly detectors (traffic-image VAE, DOC-IDS) trained and run on any GPU through wgpu",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every GPU adapter wgpu can see, its limits and features, and which one gpu-nids would use.
+    Devices(gpu_nids::gpu::cli::DevicesArgs),
+    /// Throughput benchmarks that print numbers (never pass/fail).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    // [ingest] subcommands are added below this line.
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Tiled f32 matrix products (A·B, A·Bᵀ, Aᵀ·B): GFLOP/s per size on the chosen adapter.
+    Matmul(gpu_nids::gpu::cli::BenchMatmulArgs),
+    // [ingest] bench subcommands are added below this line.
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Devices(a) => gpu_nids::gpu::cli::devices(&a),
+        Command::Bench(BenchCommand::Matmul(a)) => gpu_nids::gpu::cli::bench_matmul(&a),
+        // [ingest] match arms are added below this line.
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
