@@ -1,2 +1,3 @@
 pub mod gpu;
 pub mod ingest;
+pub mod nn;

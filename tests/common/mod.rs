@@ -1,0 +1,46 @@
+//! Shared test helpers: one GPU per test binary, opened with portable limits.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use gpu_nids::gpu::{Gpu, GpuOptions, LimitsMode};
+
+/// The test device, created once. Tests request `wgpu::Limits::default()` so a kernel
+/// that needs more than a laptop GPU offers fails here.
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let mut opts = GpuOptions::from_env();
+        opts.limits = LimitsMode::Portable;
+        let gpu = Gpu::new(&opts).unwrap_or_else(|e| panic!("test GPU: {e}"));
+        eprintln!("test adapter: {} ({:?}, {:?})", gpu.info.name, gpu.info.backend, gpu.info.device_type);
+        gpu
+    })
+}
+
+/// Deterministic pseudo-random values in [-1, 1) (splitmix64), so failures reproduce.
+pub fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// |got − want| ≤ rel·|want| + abs for every element; panics naming the first miss.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f64, abs: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let (g, w) = (g as f64, w as f64);
+        assert!(
+            (g - w).abs() <= rel * w.abs() + abs && g.is_finite(),
+            "{what}: element {i}: got {g}, want {w} (tolerance {rel} rel + {abs} abs)"
+        );
+    }
+}
