@@ -1,2 +1,3 @@
 pub mod gpu;
+pub mod dataset;
 pub mod ingest;
