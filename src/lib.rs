@@ -1,3 +1,4 @@
 pub mod gpu;
+pub mod dataset;
 pub mod ingest;
 pub mod nn;

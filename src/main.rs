@@ -24,6 +24,10 @@ enum Command {
     #[command(subcommand)]
     Bench(BenchCommand),
     // [ingest] subcommands are added below this line.
+    /// Turn captures into a dataset of pair images or flow samples (MODELS.md §1, §3, §5).
+    Ingest(gpu_nids::ingest::cli::IngestArgs),
+    /// Print a dataset's header summary; --png N -o FILE draws samples.
+    Inspect(gpu_nids::ingest::cli::InspectArgs),
 }
 
 #[derive(Subcommand)]
@@ -31,6 +35,8 @@ enum BenchCommand {
     /// Tiled f32 matrix products (A·B, A·Bᵀ, Aᵀ·B): GFLOP/s per size on the chosen adapter.
     Matmul(gpu_nids::gpu::cli::BenchMatmulArgs),
     // [ingest] bench subcommands are added below this line.
+    /// Ingest throughput (images, flows) against tcpdump on one capture; --gen-flood writes a flood capture.
+    Ingest(gpu_nids::ingest::cli::BenchIngestArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -38,6 +44,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Devices(a) => gpu_nids::gpu::cli::devices(&a),
         Command::Bench(BenchCommand::Matmul(a)) => gpu_nids::gpu::cli::bench_matmul(&a),
         // [ingest] match arms are added below this line.
+        Command::Ingest(a) => gpu_nids::ingest::cli::run_ingest(&a),
+        Command::Inspect(a) => gpu_nids::ingest::cli::run_inspect(&a),
+        Command::Bench(BenchCommand::Ingest(a)) => gpu_nids::ingest::cli::run_bench_ingest(&a),
     }
 }
 
