@@ -44,3 +44,36 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f64, abs: f64) {
         );
     }
 }
+
+/// Central finite differences of a scalar f64 function: checks that `analytic` (the
+/// reference backward) is ∂f/∂x at `x`, within rel + abs tolerance. Checks every
+/// coordinate when there are at most `max_coords`, else an evenly spaced subset.
+pub fn fd_check(what: &str, f: impl Fn(&[f64]) -> f64, x: &[f64], analytic: &[f64], max_coords: usize) {
+    assert_eq!(x.len(), analytic.len(), "{what}: gradient length");
+    let step = (x.len() / max_coords.max(1)).max(1);
+    let mut xp = x.to_vec();
+    for i in (0..x.len()).step_by(step) {
+        let h = 1e-6 * x[i].abs().max(1.0);
+        xp[i] = x[i] + h;
+        let fp = f(&xp);
+        xp[i] = x[i] - h;
+        let fm = f(&xp);
+        xp[i] = x[i];
+        let num = (fp - fm) / (2.0 * h);
+        let a = analytic[i];
+        assert!(
+            (num - a).abs() <= 1e-5 * num.abs().max(a.abs()) + 1e-6,
+            "{what}: d/dx[{i}]: finite difference {num}, analytic {a}"
+        );
+    }
+}
+
+/// f64 → f32 copy, for feeding reference inputs to the GPU.
+pub fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// f32 → f64 copy.
+pub fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
