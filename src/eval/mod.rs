@@ -1,0 +1,5 @@
+//! Scores → metrics, threshold, report and pictures.
+
+pub mod metrics;
+pub mod plots;
+pub mod threshold;
