@@ -224,6 +224,7 @@ impl FlowBuilder {
         self.clock += 1;
         let key = FlowKey::of(ip);
         if !self.table.map.contains_key(&key) {
+            self.stats.groups += 1;
             let evicted = self.table.make_room();
             self.close_sorted(evicted, out);
         }

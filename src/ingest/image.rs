@@ -53,6 +53,8 @@ pub struct BuilderStats {
     pub unsampled_malicious: u64,
     pub evicted_groups: u64,
     pub samples: u64,
+    /// Groups opened (distinct pairs or flows when nothing was evicted).
+    pub groups: u64,
     pub peak_groups: u64,
 }
 
@@ -126,6 +128,7 @@ impl ImageBuilder {
         key[16..].copy_from_slice(b);
 
         if !self.table.map.contains_key(&key) {
+            self.stats.groups += 1;
             let evicted = self.table.make_room();
             self.close_sorted(evicted, out);
         }

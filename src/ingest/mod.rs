@@ -130,6 +130,8 @@ pub struct InputReport {
     /// in per-packet evaluation).
     pub unsampled_packets: u64,
     pub unsampled_malicious: u64,
+    /// Pairs or flows opened.
+    pub groups: u64,
     pub evicted_groups: u64,
     pub peak_groups: u64,
     pub t_split_ns: Option<u64>,
@@ -362,6 +364,7 @@ pub fn ingest(
         rep.samples = sink.count() - base;
         rep.unsampled_packets = st.unsampled_packets;
         rep.unsampled_malicious = st.unsampled_malicious;
+        rep.groups = st.groups;
         rep.evicted_groups = st.evicted_groups;
         rep.peak_groups = st.peak_groups;
         rep.sha256 = reader.sha256_hex();
