@@ -1,1 +1,2 @@
 pub mod matmul;
+pub mod conv2d;
