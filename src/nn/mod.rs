@@ -1,1 +1,3 @@
 pub mod matmul;
+pub mod dense;
+pub mod elementwise;
