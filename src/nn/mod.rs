@@ -1,2 +1,4 @@
-pub mod matmul;
 pub mod conv2d;
+pub mod dense;
+pub mod elementwise;
+pub mod matmul;

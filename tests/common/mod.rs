@@ -13,7 +13,10 @@ pub fn gpu() -> &'static Gpu {
         let mut opts = GpuOptions::from_env();
         opts.limits = LimitsMode::Portable;
         let gpu = Gpu::new(&opts).unwrap_or_else(|e| panic!("test GPU: {e}"));
-        eprintln!("test adapter: {} ({:?}, {:?})", gpu.info.name, gpu.info.backend, gpu.info.device_type);
+        eprintln!(
+            "test adapter: {} ({:?}, {:?})",
+            gpu.info.name, gpu.info.backend, gpu.info.device_type
+        );
         gpu
     })
 }
@@ -48,7 +51,13 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f64, abs: f64) {
 /// Central finite differences of a scalar f64 function: checks that `analytic` (the
 /// reference backward) is ∂f/∂x at `x`, within rel + abs tolerance. Checks every
 /// coordinate when there are at most `max_coords`, else an evenly spaced subset.
-pub fn fd_check(what: &str, f: impl Fn(&[f64]) -> f64, x: &[f64], analytic: &[f64], max_coords: usize) {
+pub fn fd_check(
+    what: &str,
+    f: impl Fn(&[f64]) -> f64,
+    x: &[f64],
+    analytic: &[f64],
+    max_coords: usize,
+) {
     assert_eq!(x.len(), analytic.len(), "{what}: gradient length");
     let step = (x.len() / max_coords.max(1)).max(1);
     let mut xp = x.to_vec();
