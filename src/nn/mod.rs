@@ -1,1 +1,4 @@
 pub mod matmul;
+pub mod batchnorm;
+pub mod conv1d;
+pub mod pool1d;
