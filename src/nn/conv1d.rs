@@ -1,0 +1,669 @@
+//! 1-D convolution (PyTorch `Conv1d`, weight [C_out, C_in, k]) and, in [`transpose`],
+//! transposed convolution (`ConvTranspose1d`, weight [C_in, C_out, k]), forward and
+//! backward, as im2col / col2im kernels (shaders/conv1d.wgsl) around the shared matmul.
+//!
+//! Why im2col rather than a direct kernel: the three products a convolution needs
+//! (W·col, Wᵀ·dy, dy·colᵀ) then run on the tuned, adapter-chosen matmul, and the
+//! extra memory traffic is small at DOC-IDS sizes (the col buffer of its second conv
+//! is 8 MB at batch 64). The weight gradient is computed per sample by one batched
+//! matmul (parallel over the batch, which keeps a GPU busy where a single
+//! [C_out × C_in·k] product with a 10⁴-long reduction would not) and the per-sample
+//! partials are then summed.
+//!
+//! Layout NCL, row-major. An optional activation (ReLU or sigmoid) is fused into the
+//! forward output; [`act_backward`] turns the gradient wrt the activated output into
+//! the gradient wrt the pre-activation (`dz`), which the backward functions take.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::{grid, Batch, Buf, Gpu, GpuError, Kernel};
+use crate::nn::matmul::{matmul, MatmulParams, MatmulVariant};
+
+const SHADER: &str = "conv1d";
+/// Workgroup size of the element-wise entry points (the shader's @workgroup_size).
+const WG: usize = 256;
+
+/// Activation fused into a convolution's output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Act {
+    #[default]
+    None,
+    Relu,
+    Sigmoid,
+}
+
+impl Act {
+    /// The shader's ACT_* constant.
+    fn code(self) -> u32 {
+        match self {
+            Act::None => 0,
+            Act::Relu => 1,
+            Act::Sigmoid => 2,
+        }
+    }
+}
+
+/// `Conv1d(c_in, c_out, k, stride, padding=pad)` on an [n, c_in, l] input, then `act`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv1dShape {
+    pub n: usize,
+    pub c_in: usize,
+    pub l: usize,
+    pub c_out: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub act: Act,
+}
+
+impl Conv1dShape {
+    pub fn l_out(&self) -> usize {
+        (self.l + 2 * self.pad - self.k) / self.stride + 1
+    }
+    pub fn in_len(&self) -> usize {
+        self.n * self.c_in * self.l
+    }
+    pub fn out_len(&self) -> usize {
+        self.n * self.c_out * self.l_out()
+    }
+    pub fn weight_len(&self) -> usize {
+        self.c_out * self.c_in * self.k
+    }
+    pub fn bias_len(&self) -> usize {
+        self.c_out
+    }
+    /// Elements of [`ConvScratch::col`] this shape needs: [n, c_in·k, l_out].
+    pub fn col_len(&self) -> usize {
+        self.n * self.c_in * self.k * self.l_out()
+    }
+    /// Elements of [`ConvScratch::part`]: per-sample weight gradients (none at batch 1,
+    /// where the matmul writes the gradient directly).
+    pub fn part_len(&self) -> usize {
+        if self.n > 1 {
+            self.n * self.weight_len()
+        } else {
+            0
+        }
+    }
+    /// Multiply-adds of the forward pass (the backward does twice this).
+    pub fn flops(&self) -> f64 {
+        2.0 * self.out_len() as f64 * (self.c_in * self.k) as f64
+    }
+    pub fn check(&self) -> Result<(), GpuError> {
+        check_geometry("conv1d", self.n, self.c_in, self.c_out, self.k, self.stride)?;
+        if self.l + 2 * self.pad < self.k {
+            return Err(bad(format!("conv1d: kernel {} longer than padded input {}", self.k, self.l + 2 * self.pad)));
+        }
+        check_u32("conv1d", &[self.in_len(), self.out_len(), self.col_len(), self.part_len()])
+    }
+}
+
+/// Scratch for im2col columns and per-sample weight-gradient partials. One scratch can
+/// serve several layers recorded in sequence: size it with the largest lengths.
+pub struct ConvScratch {
+    pub col: Buf<f32>,
+    pub part: Buf<f32>,
+}
+
+impl ConvScratch {
+    pub fn new(gpu: &Gpu, col_len: usize, part_len: usize) -> Result<Self, GpuError> {
+        Ok(ConvScratch { col: gpu.zeros(col_len)?, part: gpu.zeros(part_len)? })
+    }
+    fn need(&self, col: usize, part: usize) -> Result<(), GpuError> {
+        if self.col.len() < col || self.part.len() < part {
+            return Err(bad(format!(
+                "conv scratch too small: col {} < {col} or part {} < {part}",
+                self.col.len(),
+                self.part.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn bad(msg: String) -> GpuError {
+    GpuError::Launch(msg)
+}
+
+fn check_geometry(what: &str, n: usize, c_in: usize, c_out: usize, k: usize, stride: usize) -> Result<(), GpuError> {
+    if n == 0 || c_in == 0 || c_out == 0 || k == 0 || stride == 0 {
+        return Err(bad(format!("{what}: n, channels, kernel and stride must be ≥ 1")));
+    }
+    Ok(())
+}
+
+fn check_u32(what: &str, lens: &[usize]) -> Result<(), GpuError> {
+    if lens.iter().any(|&x| x > u32::MAX as usize) {
+        return Err(bad(format!("{what}: a buffer exceeds 2³² elements")));
+    }
+    Ok(())
+}
+
+fn check_len(what: &str, buf: &Buf<f32>, want: usize) -> Result<(), GpuError> {
+    if buf.len() < want {
+        return Err(bad(format!("{what}: buffer holds {} elements, needs {want}", buf.len())));
+    }
+    Ok(())
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct ColParams {
+    n: u32,
+    c: u32,
+    l: u32,
+    lc: u32,
+    k: u32,
+    stride: u32,
+    pad: u32,
+    act: u32,
+    total: u32,
+    has_bias: u32,
+    accumulate: u32,
+    rows: u32,
+}
+
+/// The image ↔ col correspondence: image [n, c, l], col [n, c·k, lc] with
+/// col[.., ch·k + kk, j] = image[.., ch, j·stride − pad + kk].
+#[derive(Clone, Copy)]
+struct Geom {
+    n: usize,
+    c: usize,
+    l: usize,
+    lc: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+}
+
+impl Geom {
+    fn params(&self, total: usize) -> ColParams {
+        ColParams {
+            n: self.n as u32,
+            c: self.c as u32,
+            l: self.l as u32,
+            lc: self.lc as u32,
+            k: self.k as u32,
+            stride: self.stride as u32,
+            pad: self.pad as u32,
+            total: total as u32,
+            ..Default::default()
+        }
+    }
+}
+
+fn elementwise_groups(total: usize) -> [u32; 3] {
+    grid(total.div_ceil(WG) as u32)
+}
+
+fn im2col(b: &mut Batch, g: Geom, image: &Buf<f32>, col: &Buf<f32>) -> Result<(), GpuError> {
+    let total = g.n * g.c * g.k * g.lc;
+    let p = g.params(total);
+    // `aux` is unused here; bind the (read-only) source there too.
+    b.run(Kernel::new(SHADER, "im2col"), &p, &[image, image, col], elementwise_groups(total))
+}
+
+fn col2im(b: &mut Batch, g: Geom, col: &Buf<f32>, bias: Option<&Buf<f32>>, act: Act, image: &Buf<f32>) -> Result<(), GpuError> {
+    let total = g.n * g.c * g.l;
+    let mut p = g.params(total);
+    p.act = act.code();
+    p.has_bias = bias.is_some() as u32;
+    b.run(Kernel::new(SHADER, "col2im"), &p, &[col, bias.unwrap_or(col), image], elementwise_groups(total))
+}
+
+fn bias_act(b: &mut Batch, n: usize, c: usize, l: usize, bias: &Buf<f32>, act: Act, y: &Buf<f32>) -> Result<(), GpuError> {
+    let total = n * c * l;
+    let p = ColParams { n: n as u32, c: c as u32, l: l as u32, act: act.code(), total: total as u32, has_bias: 1, ..Default::default() };
+    b.run(Kernel::new(SHADER, "bias_act"), &p, &[bias, bias, y], elementwise_groups(total))
+}
+
+/// db[c] (+)= Σ over n, l of dz[n, c, l]: one workgroup per channel.
+fn channel_sum(b: &mut Batch, n: usize, c: usize, l: usize, dz: &Buf<f32>, db: &Buf<f32>, accumulate: bool) -> Result<(), GpuError> {
+    let p = ColParams { n: n as u32, c: c as u32, l: l as u32, accumulate: accumulate as u32, ..Default::default() };
+    b.run(Kernel::new(SHADER, "channel_sum"), &p, &[dz, dz, db], grid(c as u32))
+}
+
+/// dw (+)= Σ_r part[r·total ..][..total].
+fn batch_sum(b: &mut Batch, rows: usize, total: usize, part: &Buf<f32>, dw: &Buf<f32>, accumulate: bool) -> Result<(), GpuError> {
+    let p = ColParams { rows: rows as u32, total: total as u32, accumulate: accumulate as u32, ..Default::default() };
+    b.run(Kernel::new(SHADER, "batch_sum"), &p, &[part, part, dw], elementwise_groups(total))
+}
+
+/// dz = dy · act'(y) over `len` elements, y the activated output the forward wrote.
+/// Not needed (and not to be called) for `Act::None`, where dz = dy.
+pub fn act_backward(b: &mut Batch, act: Act, len: usize, y: &Buf<f32>, dy: &Buf<f32>, dz: &Buf<f32>) -> Result<(), GpuError> {
+    for (what, buf) in [("act_backward y", y), ("act_backward dy", dy), ("act_backward dz", dz)] {
+        check_len(what, buf, len)?;
+    }
+    check_u32("act_backward", &[len])?;
+    let p = ColParams { act: act.code(), total: len as u32, ..Default::default() };
+    b.run(Kernel::new(SHADER, "act_backward"), &p, &[dy, y, dz], elementwise_groups(len))
+}
+
+/// Per-sample product C[n] = A[n]·B[n] where each operand is described by
+/// (row stride, column stride, batch stride), batch stride 0 = shared by all samples.
+#[allow(clippy::too_many_arguments)]
+fn bmm(
+    b: &mut Batch,
+    mm: MatmulVariant,
+    (m, n, k, batch): (usize, usize, usize, usize),
+    (a, a_rs, a_cs, a_bs): (&Buf<f32>, usize, usize, usize),
+    (bb, b_rs, b_cs, b_bs): (&Buf<f32>, usize, usize, usize),
+    (c, c_rs, c_bs): (&Buf<f32>, usize, usize),
+    beta: f32,
+) -> Result<(), GpuError> {
+    let u = |x: usize| x as u32;
+    let p = MatmulParams {
+        m: u(m),
+        n: u(n),
+        k: u(k),
+        batch: u(batch),
+        a_rs: u(a_rs),
+        a_cs: u(a_cs),
+        b_rs: u(b_rs),
+        b_cs: u(b_cs),
+        a_bs: u(a_bs),
+        b_bs: u(b_bs),
+        c_bs: u(c_bs),
+        c_rs: u(c_rs),
+        beta,
+        ..Default::default()
+    };
+    matmul(b, mm, &p, a.raw(), bb.raw(), c.raw())
+}
+
+impl Conv1dShape {
+    fn geom(&self) -> Geom {
+        Geom { n: self.n, c: self.c_in, l: self.l, lc: self.l_out(), k: self.k, stride: self.stride, pad: self.pad }
+    }
+}
+
+/// y = act(conv1d(x, w) + bias). x [n, c_in, l], w [c_out, c_in, k], bias [c_out],
+/// y [n, c_out, l_out]. Uses `scratch.col` (≥ `col_len()`).
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    b: &mut Batch,
+    s: &Conv1dShape,
+    x: &Buf<f32>,
+    w: &Buf<f32>,
+    bias: &Buf<f32>,
+    y: &Buf<f32>,
+    scratch: &ConvScratch,
+    mm: MatmulVariant,
+) -> Result<(), GpuError> {
+    s.check()?;
+    scratch.need(s.col_len(), 0)?;
+    check_len("conv1d x", x, s.in_len())?;
+    check_len("conv1d w", w, s.weight_len())?;
+    check_len("conv1d bias", bias, s.bias_len())?;
+    check_len("conv1d y", y, s.out_len())?;
+    let (lo, ck) = (s.l_out(), s.c_in * s.k);
+    im2col(b, s.geom(), x, &scratch.col)?;
+    // y[n] = W [c_out, ck] · col[n] [ck, lo]
+    bmm(b, mm, (s.c_out, lo, ck, s.n), (w, ck, 1, 0), (&scratch.col, lo, 1, ck * lo), (y, lo, s.c_out * lo), 0.0)?;
+    bias_act(b, s.n, s.c_out, lo, bias, s.act, y)
+}
+
+/// dx = conv1d's input gradient from dz (gradient wrt the pre-activation output).
+/// Overwrites dx [n, c_in, l]. Uses `scratch.col`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_input(
+    b: &mut Batch,
+    s: &Conv1dShape,
+    w: &Buf<f32>,
+    dz: &Buf<f32>,
+    dx: &Buf<f32>,
+    scratch: &ConvScratch,
+    mm: MatmulVariant,
+) -> Result<(), GpuError> {
+    s.check()?;
+    scratch.need(s.col_len(), 0)?;
+    check_len("conv1d w", w, s.weight_len())?;
+    check_len("conv1d dz", dz, s.out_len())?;
+    check_len("conv1d dx", dx, s.in_len())?;
+    let (lo, ck) = (s.l_out(), s.c_in * s.k);
+    // dcol[n] [ck, lo] = Wᵀ · dz[n]
+    bmm(b, mm, (ck, lo, s.c_out, s.n), (w, 1, ck, 0), (dz, lo, 1, s.c_out * lo), (&scratch.col, lo, ck * lo), 0.0)?;
+    col2im(b, s.geom(), &scratch.col, None, Act::None, dx)
+}
+
+/// dw (+)= Σ_n dz[n] · im2col(x[n])ᵀ; `accumulate` adds into dw instead of overwriting.
+/// Uses `scratch.col` and `scratch.part` (≥ `part_len()`).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_weight(
+    b: &mut Batch,
+    s: &Conv1dShape,
+    x: &Buf<f32>,
+    dz: &Buf<f32>,
+    dw: &Buf<f32>,
+    accumulate: bool,
+    scratch: &ConvScratch,
+    mm: MatmulVariant,
+) -> Result<(), GpuError> {
+    s.check()?;
+    scratch.need(s.col_len(), s.part_len())?;
+    check_len("conv1d x", x, s.in_len())?;
+    check_len("conv1d dz", dz, s.out_len())?;
+    check_len("conv1d dw", dw, s.weight_len())?;
+    let (lo, ck) = (s.l_out(), s.c_in * s.k);
+    im2col(b, s.geom(), x, &scratch.col)?;
+    let a = (dz, lo, 1, s.c_out * lo);
+    let bcol = (&scratch.col, 1, lo, ck * lo);
+    if s.n == 1 {
+        let beta = if accumulate { 1.0 } else { 0.0 };
+        return bmm(b, mm, (s.c_out, ck, lo, 1), a, bcol, (dw, ck, 0), beta);
+    }
+    bmm(b, mm, (s.c_out, ck, lo, s.n), a, bcol, (&scratch.part, ck, s.weight_len()), 0.0)?;
+    batch_sum(b, s.n, s.weight_len(), &scratch.part, dw, accumulate)
+}
+
+/// db (+)= Σ over n, l of dz.
+pub fn backward_bias(b: &mut Batch, s: &Conv1dShape, dz: &Buf<f32>, db: &Buf<f32>, accumulate: bool) -> Result<(), GpuError> {
+    s.check()?;
+    check_len("conv1d dz", dz, s.out_len())?;
+    check_len("conv1d db", db, s.bias_len())?;
+    channel_sum(b, s.n, s.c_out, s.l_out(), dz, db, accumulate)
+}
+
+/// Transposed 1-D convolution with PyTorch's semantics.
+pub mod transpose {
+    use super::*;
+
+    /// `ConvTranspose1d(c_in, c_out, k, stride, padding=pad, output_padding=out_pad)` on
+    /// [n, c_in, l], then `act`. Output length (l − 1)·stride − 2·pad + k + out_pad.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct ConvT1dShape {
+        pub n: usize,
+        pub c_in: usize,
+        pub l: usize,
+        pub c_out: usize,
+        pub k: usize,
+        pub stride: usize,
+        pub pad: usize,
+        pub out_pad: usize,
+        pub act: Act,
+    }
+
+    impl ConvT1dShape {
+        pub fn l_out(&self) -> usize {
+            ((self.l - 1) * self.stride + self.k + self.out_pad).saturating_sub(2 * self.pad)
+        }
+        pub fn in_len(&self) -> usize {
+            self.n * self.c_in * self.l
+        }
+        pub fn out_len(&self) -> usize {
+            self.n * self.c_out * self.l_out()
+        }
+        pub fn weight_len(&self) -> usize {
+            self.c_in * self.c_out * self.k
+        }
+        pub fn bias_len(&self) -> usize {
+            self.c_out
+        }
+        /// [n, c_out·k, l] columns.
+        pub fn col_len(&self) -> usize {
+            self.n * self.c_out * self.k * self.l
+        }
+        pub fn part_len(&self) -> usize {
+            if self.n > 1 {
+                self.n * self.weight_len()
+            } else {
+                0
+            }
+        }
+        pub fn flops(&self) -> f64 {
+            2.0 * self.in_len() as f64 * (self.c_out * self.k) as f64
+        }
+        pub fn check(&self) -> Result<(), GpuError> {
+            check_geometry("conv_transpose1d", self.n, self.c_in, self.c_out, self.k, self.stride)?;
+            if self.l == 0 || self.out_pad >= self.stride {
+                return Err(bad("conv_transpose1d: need l ≥ 1 and out_pad < stride".into()));
+            }
+            if (self.l - 1) * self.stride + self.k + self.out_pad <= 2 * self.pad {
+                return Err(bad("conv_transpose1d: padding leaves no output".into()));
+            }
+            check_u32("conv_transpose1d", &[self.in_len(), self.out_len(), self.col_len(), self.part_len()])
+        }
+        /// The output is the image, the input length the col length.
+        fn geom(&self) -> Geom {
+            Geom { n: self.n, c: self.c_out, l: self.l_out(), lc: self.l, k: self.k, stride: self.stride, pad: self.pad }
+        }
+    }
+
+    /// y = act(conv_transpose1d(x, w) + bias). x [n, c_in, l], w [c_in, c_out, k],
+    /// y [n, c_out, l_out]. Uses `scratch.col`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        b: &mut Batch,
+        s: &ConvT1dShape,
+        x: &Buf<f32>,
+        w: &Buf<f32>,
+        bias: &Buf<f32>,
+        y: &Buf<f32>,
+        scratch: &ConvScratch,
+        mm: MatmulVariant,
+    ) -> Result<(), GpuError> {
+        s.check()?;
+        scratch.need(s.col_len(), 0)?;
+        check_len("conv_transpose1d x", x, s.in_len())?;
+        check_len("conv_transpose1d w", w, s.weight_len())?;
+        check_len("conv_transpose1d bias", bias, s.bias_len())?;
+        check_len("conv_transpose1d y", y, s.out_len())?;
+        let (l, ok) = (s.l, s.c_out * s.k);
+        // col[n] [ok, l] = Wᵀ (W as [c_in, ok]) · x[n] [c_in, l]
+        bmm(b, mm, (ok, l, s.c_in, s.n), (w, 1, ok, 0), (x, l, 1, s.c_in * l), (&scratch.col, l, ok * l), 0.0)?;
+        col2im(b, s.geom(), &scratch.col, Some(bias), s.act, y)
+    }
+
+    /// dx [n, c_in, l] = W · im2col(dz[n]) (overwrites). Uses `scratch.col`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_input(
+        b: &mut Batch,
+        s: &ConvT1dShape,
+        w: &Buf<f32>,
+        dz: &Buf<f32>,
+        dx: &Buf<f32>,
+        scratch: &ConvScratch,
+        mm: MatmulVariant,
+    ) -> Result<(), GpuError> {
+        s.check()?;
+        scratch.need(s.col_len(), 0)?;
+        check_len("conv_transpose1d w", w, s.weight_len())?;
+        check_len("conv_transpose1d dz", dz, s.out_len())?;
+        check_len("conv_transpose1d dx", dx, s.in_len())?;
+        let (l, ok) = (s.l, s.c_out * s.k);
+        im2col(b, s.geom(), dz, &scratch.col)?;
+        bmm(b, mm, (s.c_in, l, ok, s.n), (w, ok, 1, 0), (&scratch.col, l, 1, ok * l), (dx, l, s.c_in * l), 0.0)
+    }
+
+    /// dw (+)= Σ_n x[n] · im2col(dz[n])ᵀ. Uses `scratch.col` and `scratch.part`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_weight(
+        b: &mut Batch,
+        s: &ConvT1dShape,
+        x: &Buf<f32>,
+        dz: &Buf<f32>,
+        dw: &Buf<f32>,
+        accumulate: bool,
+        scratch: &ConvScratch,
+        mm: MatmulVariant,
+    ) -> Result<(), GpuError> {
+        s.check()?;
+        scratch.need(s.col_len(), s.part_len())?;
+        check_len("conv_transpose1d x", x, s.in_len())?;
+        check_len("conv_transpose1d dz", dz, s.out_len())?;
+        check_len("conv_transpose1d dw", dw, s.weight_len())?;
+        let (l, ok) = (s.l, s.c_out * s.k);
+        im2col(b, s.geom(), dz, &scratch.col)?;
+        let a = (x, l, 1, s.c_in * l);
+        let bcol = (&scratch.col, 1, l, ok * l);
+        if s.n == 1 {
+            let beta = if accumulate { 1.0 } else { 0.0 };
+            return bmm(b, mm, (s.c_in, ok, l, 1), a, bcol, (dw, ok, 0), beta);
+        }
+        bmm(b, mm, (s.c_in, ok, l, s.n), a, bcol, (&scratch.part, ok, s.weight_len()), 0.0)?;
+        batch_sum(b, s.n, s.weight_len(), &scratch.part, dw, accumulate)
+    }
+
+    /// db (+)= Σ over n, l of dz.
+    pub fn backward_bias(b: &mut Batch, s: &ConvT1dShape, dz: &Buf<f32>, db: &Buf<f32>, accumulate: bool) -> Result<(), GpuError> {
+        s.check()?;
+        check_len("conv_transpose1d dz", dz, s.out_len())?;
+        check_len("conv_transpose1d db", db, s.bias_len())?;
+        channel_sum(b, s.n, s.c_out, s.l_out(), dz, db, accumulate)
+    }
+
+    /// The 1D-Conv AE baseline's decoder (MODELS.md §4) at batch `n`.
+    pub fn bench_shapes(n: usize) -> Vec<(&'static str, ConvT1dShape)> {
+        let t = |c_in, l, c_out, act| ConvT1dShape { n, c_in, l, c_out, k: 6, stride: 2, pad: 0, out_pad: 0, act };
+        vec![
+            ("convae.dec1 convT 64→32 k6 s2 (77→158)", t(64, 77, 32, Act::Relu)),
+            ("convae.dec2 convT 32→1 k6 s2 (158→320)", t(32, 158, 1, Act::Sigmoid)),
+        ]
+    }
+
+    /// CPU reference (f64): act(conv_transpose1d(x, w) + bias).
+    pub fn forward_ref(s: &ConvT1dShape, x: &[f64], w: &[f64], bias: &[f64]) -> Vec<f64> {
+        let lo = s.l_out();
+        let mut y = vec![0.0; s.out_len()];
+        for n in 0..s.n {
+            for co in 0..s.c_out {
+                for j in 0..lo {
+                    y[(n * s.c_out + co) * lo + j] = bias[co];
+                }
+            }
+            for ci in 0..s.c_in {
+                for i in 0..s.l {
+                    let xv = x[(n * s.c_in + ci) * s.l + i];
+                    for co in 0..s.c_out {
+                        for kk in 0..s.k {
+                            let j = (i * s.stride + kk) as isize - s.pad as isize;
+                            if j >= 0 && (j as usize) < lo {
+                                y[(n * s.c_out + co) * lo + j as usize] += xv * w[(ci * s.c_out + co) * s.k + kk];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        y.iter().map(|&v| act_ref(s.act, v)).collect()
+    }
+
+    /// CPU reference (f64) of the gradients (dx, dw, db) from dz, the gradient wrt the
+    /// pre-activation output.
+    pub fn backward_ref(s: &ConvT1dShape, x: &[f64], w: &[f64], dz: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let lo = s.l_out();
+        let mut dx = vec![0.0; s.in_len()];
+        let mut dw = vec![0.0; s.weight_len()];
+        let mut db = vec![0.0; s.bias_len()];
+        for n in 0..s.n {
+            for co in 0..s.c_out {
+                for j in 0..lo {
+                    db[co] += dz[(n * s.c_out + co) * lo + j];
+                }
+            }
+            for ci in 0..s.c_in {
+                for i in 0..s.l {
+                    let xi = (n * s.c_in + ci) * s.l + i;
+                    for co in 0..s.c_out {
+                        for kk in 0..s.k {
+                            let j = (i * s.stride + kk) as isize - s.pad as isize;
+                            if j >= 0 && (j as usize) < lo {
+                                let g = dz[(n * s.c_out + co) * lo + j as usize];
+                                let wi = (ci * s.c_out + co) * s.k + kk;
+                                dx[xi] += g * w[wi];
+                                dw[wi] += g * x[xi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (dx, dw, db)
+    }
+}
+
+/// The DOC-IDS feature extractor's convolutions (MODELS.md §4, Table 1) and the 1D-Conv
+/// AE baseline's encoder, at batch `n`; see [`transpose::bench_shapes`] for its decoder.
+pub fn bench_shapes(n: usize) -> Vec<(&'static str, Conv1dShape)> {
+    let c = |c_in, l, c_out, stride, pad| Conv1dShape { n, c_in, l, c_out, k: 6, stride, pad, act: Act::Relu };
+    vec![
+        ("doc-ids.conv1 1→32 k6 s1 p5 (320→325)", c(1, 320, 32, 1, 5)),
+        ("doc-ids.conv2 32→64 k6 s1 p5 (162→167)", c(32, 162, 64, 1, 5)),
+        ("convae.enc1 1→32 k6 s2 (320→158)", c(1, 320, 32, 2, 0)),
+        ("convae.enc2 32→64 k6 s2 (158→77)", c(32, 158, 64, 2, 0)),
+    ]
+}
+
+/// The activation in f64.
+pub fn act_ref(act: Act, v: f64) -> f64 {
+    match act {
+        Act::None => v,
+        Act::Relu => v.max(0.0),
+        Act::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+    }
+}
+
+/// dz = dy · act'(z) expressed through y = act(z), as the GPU computes it.
+pub fn act_backward_ref(act: Act, y: &[f64], dy: &[f64]) -> Vec<f64> {
+    y.iter()
+        .zip(dy)
+        .map(|(&y, &g)| match act {
+            Act::None => g,
+            Act::Relu => if y > 0.0 { g } else { 0.0 },
+            Act::Sigmoid => g * y * (1.0 - y),
+        })
+        .collect()
+}
+
+/// CPU reference (f64): act(conv1d(x, w) + bias).
+pub fn forward_ref(s: &Conv1dShape, x: &[f64], w: &[f64], bias: &[f64]) -> Vec<f64> {
+    let lo = s.l_out();
+    let mut y = vec![0.0; s.out_len()];
+    for n in 0..s.n {
+        for co in 0..s.c_out {
+            for j in 0..lo {
+                let mut acc = bias[co];
+                for ci in 0..s.c_in {
+                    for kk in 0..s.k {
+                        let i = (j * s.stride + kk) as isize - s.pad as isize;
+                        if i >= 0 && (i as usize) < s.l {
+                            acc += w[(co * s.c_in + ci) * s.k + kk] * x[(n * s.c_in + ci) * s.l + i as usize];
+                        }
+                    }
+                }
+                y[(n * s.c_out + co) * lo + j] = act_ref(s.act, acc);
+            }
+        }
+    }
+    y
+}
+
+/// CPU reference (f64) of the gradients (dx, dw, db) from dz, the gradient wrt the
+/// pre-activation output.
+pub fn backward_ref(s: &Conv1dShape, x: &[f64], w: &[f64], dz: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let lo = s.l_out();
+    let mut dx = vec![0.0; s.in_len()];
+    let mut dw = vec![0.0; s.weight_len()];
+    let mut db = vec![0.0; s.bias_len()];
+    for n in 0..s.n {
+        for co in 0..s.c_out {
+            for j in 0..lo {
+                let g = dz[(n * s.c_out + co) * lo + j];
+                db[co] += g;
+                for ci in 0..s.c_in {
+                    for kk in 0..s.k {
+                        let i = (j * s.stride + kk) as isize - s.pad as isize;
+                        if i >= 0 && (i as usize) < s.l {
+                            let xi = (n * s.c_in + ci) * s.l + i as usize;
+                            let wi = (co * s.c_in + ci) * s.k + kk;
+                            dx[xi] += g * w[wi];
+                            dw[wi] += g * x[xi];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (dx, dw, db)
+}
