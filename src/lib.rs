@@ -1,7 +1,10 @@
 pub mod gpu;
+pub mod models;
 pub mod dataset;
 pub mod ingest;
 pub mod nn;
+pub mod train;
 pub mod checkpoint;
+pub mod data;
 pub mod eval;
 pub mod util;

@@ -2,4 +2,5 @@
 
 pub mod metrics;
 pub mod plots;
+pub mod report;
 pub mod threshold;

@@ -170,3 +170,36 @@ pub fn image_rows(path: &Path, rows: &[Vec<&[f32]>], side: usize, zoom: usize) -
     root.present().with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+/// Named line series on axes fitted to the data (e.g. loss per epoch).
+pub fn lines(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
+    let text = have_font();
+    let pts = series.iter().flat_map(|(_, p)| p.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (x0, x1, y0, y1) = pts.fold((f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY), |(a, b, c, d), (x, y)| (a.min(x), b.max(x), c.min(y), d.max(y)));
+    let (x0, x1) = if x0.is_finite() && x1 > x0 { (x0, x1) } else { (x0.min(0.0).max(f64::MIN), x0.max(0.0) + 1.0) };
+    let (y0, y1) = if y0.is_finite() && y1 > y0 { (y0, y1) } else { (y0.min(0.0).max(f64::MIN), y0.max(0.0) + 1.0) };
+    let pad = (y1 - y0) * 0.05;
+    let root = BitMapBackend::new(path, (800, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut b = ChartBuilder::on(&root);
+    b.margin(16).x_label_area_size(if text { 40 } else { 8 }).y_label_area_size(if text { 60 } else { 8 });
+    if text {
+        b.caption(title, ("sans-serif", 22));
+    }
+    let mut chart = b.build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))?;
+    if text {
+        chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw()?;
+    }
+    for (i, (name, p)) in series.iter().enumerate() {
+        let c = color(i);
+        let s = chart.draw_series(LineSeries::new(p.iter().copied(), c.stroke_width(2)))?;
+        if text {
+            s.label(name.clone()).legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(2)));
+        }
+    }
+    if text {
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    }
+    root.present().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

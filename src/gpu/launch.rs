@@ -13,6 +13,12 @@ use super::kernel::{BindingKind, Kernel, Pipeline};
 use super::{Buf, Gpu, GpuError};
 
 
+enum Op {
+    Dispatch(Recorded),
+    /// Zero a whole buffer, in order with the dispatches around it.
+    Clear(wgpu::Buffer),
+}
+
 struct Recorded {
     pipeline: Arc<Pipeline>,
     params_at: Option<(u64, u64)>,
@@ -25,7 +31,7 @@ struct Recorded {
 pub struct Batch<'g> {
     gpu: &'g Gpu,
     params: Vec<u8>,
-    recorded: Vec<Recorded>,
+    ops: Vec<Op>,
 }
 
 /// Time of one dispatch, from GPU timestamps.
@@ -37,7 +43,7 @@ pub struct KernelTime {
 
 impl Gpu {
     pub fn batch(&self) -> Batch<'_> {
-        Batch { gpu: self, params: Vec::new(), recorded: Vec::new() }
+        Batch { gpu: self, params: Vec::new(), ops: Vec::new() }
     }
 
     /// One dispatch, submitted at once.
@@ -119,14 +125,26 @@ impl Batch<'_> {
                 kernel.shader, kernel.entry
             )));
         }
-        self.recorded.push(Recorded {
+        self.ops.push(Op::Dispatch(Recorded {
             pipeline,
             params_at,
             buffers: buffers.iter().map(|b| (*b).clone()).collect(),
             groups,
             label: kernel.entry,
-        });
+        }));
         Ok(())
+    }
+
+    /// Record zeroing of a whole buffer, ordered after the dispatches recorded before it.
+    pub fn clear(&mut self, buffer: &wgpu::Buffer) {
+        self.ops.push(Op::Clear(buffer.clone()));
+    }
+
+    fn dispatches(&self) -> impl Iterator<Item = &Recorded> {
+        self.ops.iter().filter_map(|o| match o {
+            Op::Dispatch(r) => Some(r),
+            Op::Clear(_) => None,
+        })
     }
 
     /// Convenience for typed buffers.
@@ -141,11 +159,12 @@ impl Batch<'_> {
         self.dispatch(kernel, params, &raw, groups)
     }
 
+    /// Recorded operations (dispatches and clears).
     pub fn len(&self) -> usize {
-        self.recorded.len()
+        self.ops.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.recorded.is_empty()
+        self.ops.is_empty()
     }
 
     fn bind_groups(&self) -> Vec<wgpu::BindGroup> {
@@ -167,8 +186,7 @@ impl Batch<'_> {
             buf.unmap();
             buf
         });
-        self.recorded
-            .iter()
+        self.dispatches()
             .map(|r| {
                 let mut storage = r.buffers.iter();
                 let entries: Vec<_> = r
@@ -205,17 +223,34 @@ impl Batch<'_> {
 
     /// Submit every recorded dispatch in one compute pass (does not wait).
     pub fn submit(self) -> Result<(), GpuError> {
-        if self.recorded.is_empty() {
+        if self.ops.is_empty() {
             return Ok(());
         }
         let groups = self.bind_groups();
+        let mut groups = groups.iter();
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            for (r, bg) in self.recorded.iter().zip(&groups) {
-                pass.set_pipeline(&r.pipeline.pipeline);
-                pass.set_bind_group(0, bg, &[]);
-                pass.dispatch_workgroups(r.groups[0], r.groups[1], r.groups[2]);
+        // Runs of dispatches share one compute pass; a clear ends the pass.
+        let mut ops = self.ops.iter().peekable();
+        while let Some(op) = ops.next() {
+            match op {
+                Op::Clear(buf) => enc.clear_buffer(buf, 0, None),
+                Op::Dispatch(first) => {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    let mut r = first;
+                    loop {
+                        let bg = groups.next().expect("one bind group per dispatch");
+                        pass.set_pipeline(&r.pipeline.pipeline);
+                        pass.set_bind_group(0, bg, &[]);
+                        pass.dispatch_workgroups(r.groups[0], r.groups[1], r.groups[2]);
+                        match ops.peek() {
+                            Some(Op::Dispatch(next)) => {
+                                r = next;
+                                ops.next();
+                            }
+                            _ => break,
+                        }
+                    }
+                }
             }
         }
         self.gpu.queue.submit([enc.finish()]);
@@ -231,8 +266,9 @@ impl Batch<'_> {
             gpu.sync()?;
             return Ok(None);
         }
-        let n = self.recorded.len() as u32;
+        let n = self.dispatches().count() as u32;
         if n == 0 {
+            self.submit()?;
             return Ok(Some(vec![]));
         }
         let groups = self.bind_groups();
@@ -248,7 +284,17 @@ impl Batch<'_> {
             mapped_at_creation: false,
         });
         let mut enc = gpu.device.create_command_encoder(&Default::default());
-        for (i, (r, bg)) in self.recorded.iter().zip(&groups).enumerate() {
+        let mut i = 0usize;
+        let mut groups = groups.iter();
+        for op in &self.ops {
+            let r = match op {
+                Op::Clear(buf) => {
+                    enc.clear_buffer(buf, 0, None);
+                    continue;
+                }
+                Op::Dispatch(r) => r,
+            };
+            let bg = groups.next().expect("one bind group per dispatch");
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(r.label),
                 timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
@@ -260,14 +306,15 @@ impl Batch<'_> {
             pass.set_pipeline(&r.pipeline.pipeline);
             pass.set_bind_group(0, bg, &[]);
             pass.dispatch_workgroups(r.groups[0], r.groups[1], r.groups[2]);
+            drop(pass);
+            i += 1;
         }
         enc.resolve_query_set(&qs, 0..2 * n, &resolve, 0);
         gpu.queue.submit([enc.finish()]);
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&gpu.read_bytes(&resolve, 16 * n as u64)?);
         let period = gpu.queue.get_timestamp_period() as f64;
         Ok(Some(
-            self.recorded
-                .iter()
+            self.dispatches()
                 .enumerate()
                 .map(|(i, r)| KernelTime {
                     label: r.label,

@@ -1,3 +1,4 @@
+pub mod accum;
 pub mod batchnorm;
 pub mod conv1d;
 pub mod conv2d;
