@@ -1,3 +1,5 @@
 pub mod matmul;
 pub mod dense;
 pub mod elementwise;
+pub mod loss;
+pub mod reparam;
