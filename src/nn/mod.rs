@@ -4,5 +4,7 @@ pub mod conv1d;
 pub mod conv2d;
 pub mod dense;
 pub mod elementwise;
+pub mod loss;
 pub mod matmul;
 pub mod pool1d;
+pub mod reparam;
