@@ -5,6 +5,7 @@ pub mod ingest;
 pub mod nn;
 pub mod train;
 pub mod checkpoint;
+pub mod commands;
 pub mod data;
 pub mod eval;
 pub mod util;

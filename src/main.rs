@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use gpu_nids::commands;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,19 @@ enum Command {
     Ingest(gpu_nids::ingest::cli::IngestArgs),
     /// Print a dataset's header summary; --png N -o FILE draws samples.
     Inspect(gpu_nids::ingest::cli::InspectArgs),
+    /// Train a detector on benign traffic (checkpoint written after every epoch).
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Score samples with a trained model: one line per sample (JSON lines or CSV).
+    Score(commands::ScoreArgs),
+    /// Evaluate a model on labelled test traffic: ROC-AUC, PR-AUC, per-attack table, pictures.
+    Eval(commands::EvalArgs),
+}
+
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// The traffic-image VAE (MODELS.md §1-§2): 64×64 header images per address pair.
+    Vae(commands::TrainVaeArgs),
 }
 
 #[derive(Subcommand)]
@@ -47,6 +61,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ingest(a) => gpu_nids::ingest::cli::run_ingest(&a),
         Command::Inspect(a) => gpu_nids::ingest::cli::run_inspect(&a),
         Command::Bench(BenchCommand::Ingest(a)) => gpu_nids::ingest::cli::run_bench_ingest(&a),
+        Command::Train(TrainCommand::Vae(a)) => commands::train_vae(&a),
+        Command::Score(a) => commands::score(&a),
+        Command::Eval(a) => commands::eval(&a),
     }
 }
 

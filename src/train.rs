@@ -13,7 +13,8 @@ use crate::eval::threshold::{self, Threshold};
 use crate::gpu::{Buf, Gpu};
 use crate::ingest::Samples;
 use crate::models::vae::{self, LossParts, Vae, VaeRun, PIXELS};
-use crate::nn::optim::{self, AdamConfig};
+use crate::nn::init::{self, HostRng};
+use crate::nn::optim::{self, Adam};
 use crate::nn::reparam::NoiseKey;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -63,21 +64,12 @@ pub struct TrainState {
     pub val_samples: usize,
 }
 
-/// splitmix64: the seeded host RNG behind shuffling.
-pub fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// The epoch's sample order: depends only on (seed, epoch), so a resumed run repeats it.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    let mut s = splitmix64(seed ^ splitmix64(epoch as u64 + 1));
+    let mut rng = HostRng::new(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     for i in (1..n).rev() {
-        s = splitmix64(s);
-        order.swap(i, (s % (i as u64 + 1)) as usize);
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     order
 }
@@ -142,13 +134,18 @@ pub fn params_from(c: &Checkpoint, origin: &str) -> Result<Vec<Vec<f32>>> {
         .collect()
 }
 
-/// PyTorch-default initial parameters for `seed`.
+/// PyTorch-default initial parameters for `seed` (weights Kaiming-uniform, biases
+/// U(±1/√fan_in)), layer by layer in `param_specs()` order.
 pub fn init_params(seed: u64) -> Vec<Vec<f32>> {
-    vae::param_specs()
-        .into_iter()
-        .enumerate()
-        .map(|(i, (_, shape, fan_in))| crate::nn::init::kaiming_uniform(shape.iter().product(), fan_in, splitmix64(seed ^ (i as u64 + 1) << 32)))
-        .collect()
+    let mut rng = HostRng::new(seed);
+    let specs = vae::param_specs();
+    let mut out = Vec::with_capacity(specs.len());
+    for pair in specs.chunks(2) {
+        let (w, b) = init::layer(&mut rng, &pair[0].1, pair[1].1[0]);
+        out.push(w);
+        out.push(b);
+    }
+    out
 }
 
 pub struct TrainOutcome {
@@ -215,7 +212,7 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
         },
     };
     let run = VaeRun::new(gpu, opts.batch, true)?;
-    let adam_cfg = AdamConfig { lr: opts.lr as f32, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let adam_cfg = Adam { lr: opts.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
     let steps_per_epoch = train_idx.len().div_ceil(opts.batch);
     if !opts.quiet {
         eprintln!(
@@ -240,7 +237,7 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
             let mut b = gpu.batch();
             run.forward_backward(&mut b, &model, n, NoiseKey::new(opts.seed, state.step))?;
             for (i, p) in model.params.iter().enumerate() {
-                optim::adam(&mut b, &adam_cfg, state.step, p.w.raw(), p.g.raw(), adam.m[i].raw(), adam.v[i].raw(), p.w.len())?;
+                optim::adam_step(&mut b, p.w.len(), &adam_cfg, state.step, p.w.raw(), p.g.raw(), adam.m[i].raw(), adam.v[i].raw())?;
             }
             b.submit()?;
             // Gather the next batch on the host while the GPU runs this one.

@@ -189,6 +189,11 @@ impl Vae {
     }
 }
 
+/// Gradient outputs of conv layer `wi` (weight; its bias follows at wi + 1).
+fn conv_grads<'a>(m: &'a Vae, wi: usize, dx: Option<&'a Buf<f32>>, accumulate: bool) -> ConvGrads<'a> {
+    ConvGrads { dx, dw: m.g(wi), db: Some(m.g(wi + 1)), accumulate }
+}
+
 /// Activations and gradients of one micro-batch, reused by every micro-batch of a step.
 struct Acts {
     c1: Buf<f32>,
@@ -362,7 +367,7 @@ impl VaeRun {
     fn backward(&self, b: &mut Batch, m: &Vae, c: usize) -> Result<(), GpuError> {
         let (s, a, w) = (&self.shapes, &self.acts, &self.work);
         let accumulate = c > 0;
-        let grads = |wi: usize, dx: Option<&'_ Buf<f32>>| ConvGrads { dx, dw: m.g(wi), db: Some(m.g(wi + 1)), accumulate };
+        let grads = |wi, dx| conv_grads(m, wi, dx, accumulate);
         conv_transpose2d_backward(b, &s.d2, Activation::None, &a.d2, m.w(ix::D2W), None, &a.g_logits, &grads(ix::D2W, Some(&a.g_d2)), w)?;
         conv_transpose2d_backward(b, &s.d1, Activation::Relu, &a.d1, m.w(ix::D1W), Some(&a.d2), &a.g_d2, &grads(ix::D1W, Some(&a.g_d1)), w)?;
         conv_transpose2d_backward(b, &s.d0, Activation::Relu, &a.d0, m.w(ix::D0W), Some(&a.d1), &a.g_d1, &grads(ix::D0W, Some(&a.g_d0)), w)?;

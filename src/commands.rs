@@ -1,0 +1,364 @@
+//! `gpu-nids train vae`, `score` and `eval`: argument structs and what they run.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::Checkpoint;
+use crate::data::{load, Loaded};
+use crate::eval::{plots, report};
+use crate::gpu::cli::GpuArgs;
+use crate::ingest::{IngestOptions, LabelRules, SampleKind, Side, SplitOptions};
+use crate::models::vae::{Vae, VaeRun, PIXELS, SIDE};
+use crate::train::{self, TrainOptions};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pair {
+    /// A→B and B→A are two groups (MODELS.md §1 default).
+    Directional,
+    /// A→B and B→A share one group.
+    Undirected,
+}
+
+/// How traffic images are made; stored in the checkpoint so scoring repeats it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ImageSpec {
+    pub pair: Pair,
+    pub min_packets: usize,
+    pub mask_addresses: bool,
+}
+
+/// Options for turning captures into samples (datasets already carry theirs).
+#[derive(Args, Clone, Debug)]
+pub struct CaptureArgs {
+    /// Labels CSV in the format of shared/data/labels.csv (attacker IPs per capture file).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Keep only one side of the MODELS.md §5 time split of each capture.
+    #[arg(long, value_enum)]
+    pub split: Option<Side>,
+    /// Where the split falls, as a fraction of each capture's packets.
+    #[arg(long, default_value_t = 0.7)]
+    pub split_frac: f64,
+}
+
+impl CaptureArgs {
+    fn options(&self, spec: &ImageSpec, quiet: bool) -> Result<IngestOptions> {
+        if !(1..=64).contains(&spec.min_packets) {
+            bail!("--min-packets must be between 1 and 64, got {}", spec.min_packets);
+        }
+        if !(self.split_frac > 0.0 && self.split_frac < 1.0) {
+            bail!("--split-frac must be strictly between 0 and 1, got {}", self.split_frac);
+        }
+        let mut o = IngestOptions::new(SampleKind::Images);
+        o.image.undirected = spec.pair == Pair::Undirected;
+        o.image.min_packets = spec.min_packets;
+        o.image.mask_addresses = spec.mask_addresses;
+        if let Some(p) = &self.labels {
+            o.labels = Some(LabelRules::load(p)?);
+            o.labels_file = Some(p.display().to_string());
+        }
+        o.split = self.split.map(|side| SplitOptions { side, frac: self.split_frac });
+        o.progress = !quiet;
+        o.print_warnings = !quiet;
+        Ok(o)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// The paper's setting: batch 64, Adam lr 1e-3, 60 epochs.
+    Paper,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainVaeArgs {
+    /// Benign training traffic: dataset directories (`gpu-nids ingest --kind images`) or captures.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Checkpoint to write (safetensors), rewritten atomically after every epoch.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Paper settings (batch 64, Adam 1e-3, 60 epochs); explicit flags still override.
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Fraction of the benign samples (latest by time) held out to validate and fit the alert threshold.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_split: f64,
+    /// False-positive rate the alert threshold is fitted for (MODELS.md §7).
+    #[arg(long, default_value_t = 1e-3)]
+    pub alert_fpr: f64,
+    /// Continue from this checkpoint (same --batch, --seed, --lr) up to --epochs.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Image grouping when training from captures.
+    #[arg(long, value_enum, default_value = "directional")]
+    pub pair: Pair,
+    /// A final partial image needs at least this many packets.
+    #[arg(long, default_value_t = 8)]
+    pub min_packets: usize,
+    /// Zero IP address bytes in the images so the model cannot learn hosts.
+    #[arg(long)]
+    pub mask_addresses: bool,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+    /// Read the loss back every this many steps.
+    #[arg(long, default_value_t = 20)]
+    pub log_every: usize,
+    /// No progress bars or per-epoch lines.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}
+
+pub fn train_vae(a: &TrainVaeArgs) -> Result<()> {
+    let d = TrainOptions::default();
+    let opts = TrainOptions {
+        epochs: a.epochs.unwrap_or(d.epochs),
+        batch: a.batch.unwrap_or(d.batch),
+        lr: a.lr.unwrap_or(d.lr),
+        seed: a.seed,
+        val_split: a.val_split,
+        alert_fpr: a.alert_fpr,
+        log_every: a.log_every,
+        quiet: a.quiet,
+    };
+    if !(0.0..1.0).contains(&opts.val_split) {
+        bail!("--val-split must be in [0, 1), got {}", opts.val_split);
+    }
+    if !(opts.alert_fpr > 0.0 && opts.alert_fpr < 1.0) {
+        bail!("--alert-fpr must be strictly between 0 and 1, got {}", opts.alert_fpr);
+    }
+    if !(opts.lr > 0.0 && opts.lr.is_finite()) {
+        bail!("--lr must be positive, got {}", opts.lr);
+    }
+    let spec = ImageSpec { pair: a.pair, min_packets: a.min_packets, mask_addresses: a.mask_addresses };
+    let data = load(&a.inputs, &a.capture.options(&spec, a.quiet)?)?;
+    let gpu = a.gpu.open()?;
+    let started = std::time::Instant::now();
+    let out = train::train_vae(&gpu, &data.set, &opts, &a.output, a.resume.as_deref(), &serde_json::to_value(&spec)?)?;
+    let curve = train::loss_curve_path(&a.output);
+    train::plot_loss_curve(&curve, &out.state.history)?;
+    let t = &out.threshold;
+    println!(
+        "trained {} epochs in {:.1}s: {} (loss curve {})\nalert threshold {:.2} (log-normal fit on {} validation scores for FPR {}; empirical quantile {:.2})",
+        out.state.epoch, started.elapsed().as_secs_f64(), a.output.display(), curve.display(), t.value, t.n, t.alert_fpr, t.empirical
+    );
+    Ok(())
+}
+
+/// A VAE checkpoint on the GPU, with how its images are made and its threshold.
+pub struct LoadedVae {
+    pub model: Vae,
+    pub spec: ImageSpec,
+    pub threshold: Option<crate::eval::threshold::Threshold>,
+}
+
+pub fn load_vae(gpu: &crate::gpu::Gpu, path: &std::path::Path) -> Result<LoadedVae> {
+    let c = Checkpoint::load(path)?;
+    let origin = path.display().to_string();
+    let params = train::params_from(&c, &origin)?;
+    Ok(LoadedVae {
+        model: Vae::from_host(gpu, &params)?,
+        spec: c.meta_json("samples").with_context(|| format!("{origin}: no image options"))?,
+        threshold: c.meta_json("threshold").ok(),
+    })
+}
+
+fn score_all(gpu: &crate::gpu::Gpu, m: &LoadedVae, data: &Loaded) -> Result<Vec<f64>> {
+    let run = VaeRun::new(gpu, 256, false)?;
+    let idx: Vec<usize> = (0..data.set.labels.len()).collect();
+    train::score_indices(gpu, &m.model, &run, &data.set, &idx)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScoreFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// Trained checkpoint.
+    pub model: PathBuf,
+    /// Dataset directories or captures to score.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ScoreFormat,
+    /// Output file (default: standard output).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}
+
+#[derive(Serialize)]
+struct ScoreLine<'a> {
+    src_ip: String,
+    dest_ip: String,
+    first_ts: String,
+    last_ts: String,
+    packets: u32,
+    score: f64,
+    alert: Option<bool>,
+    label: Option<&'a str>,
+    file: &'a str,
+}
+
+pub fn score(a: &ScoreArgs) -> Result<()> {
+    let gpu = a.gpu.open()?;
+    let m = load_vae(&gpu, &a.model)?;
+    let data = load(&a.inputs, &a.capture.options(&m.spec, a.quiet)?)?;
+    let scores = score_all(&gpu, &m, &data)?;
+    let labelled = a.capture.labels.is_some() || a.inputs.iter().any(|p| p.join(crate::dataset::HEADER_FILE).is_file());
+    let mut text = String::new();
+    if a.format == ScoreFormat::Csv {
+        text += "src_ip,dest_ip,first_ts,last_ts,packets,score,alert,label,file\n";
+    }
+    for (i, &s) in scores.iter().enumerate() {
+        let meta = &data.set.meta[i];
+        let line = ScoreLine {
+            src_ip: meta.src_ip().to_string(),
+            dest_ip: meta.dst_ip().to_string(),
+            first_ts: crate::util::iso8601_us(meta.first_ts_ns),
+            last_ts: crate::util::iso8601_us(meta.last_ts_ns),
+            packets: meta.packets,
+            score: s,
+            alert: m.threshold.as_ref().map(|t| s > t.value),
+            label: labelled.then(|| if meta.label != 0 { "malicious" } else { "benign" }),
+            file: data.file_of(i),
+        };
+        match a.format {
+            ScoreFormat::Jsonl => {
+                text += &serde_json::to_string(&line)?;
+                text.push('\n');
+            }
+            ScoreFormat::Csv => {
+                text += &format!(
+                    "{},{},{},{},{},{},{},{},{}\n",
+                    line.src_ip, line.dest_ip, line.first_ts, line.last_ts, line.packets, line.score,
+                    line.alert.map_or(String::new(), |b| b.to_string()), line.label.unwrap_or(""), line.file.replace(',', "_")
+                )
+            }
+        }
+    }
+    match &a.output {
+        Some(p) => crate::util::write_atomic(p, text.as_bytes()),
+        None => std::io::stdout().lock().write_all(text.as_bytes()).context("writing scores"),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Trained checkpoint.
+    pub model: PathBuf,
+    /// Benign training data, to report the training-score quantile beside the threshold.
+    #[arg(long, num_args = 1..)]
+    pub train: Vec<PathBuf>,
+    /// Test data: benign and attack captures or datasets, labelled.
+    #[arg(long, num_args = 1.., required = true)]
+    pub test: Vec<PathBuf>,
+    /// Report directory: metrics.json, roc.png, pr.png, scores.png, top_anomalies.png.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Alert threshold to evaluate instead of the checkpoint's.
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// How many of the highest-scoring test images to show with their reconstructions.
+    #[arg(long, default_value_t = 6)]
+    pub top: usize,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}
+
+/// Group name of a sample for the per-attack table: its capture file, without directories
+/// above the category (e.g. "scan/synscan.pcap").
+fn attack_name(file: &str) -> String {
+    let parts: Vec<&str> = file.rsplit(['/', '\\']).take(2).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
+}
+
+pub fn eval(a: &EvalArgs) -> Result<()> {
+    let gpu = a.gpu.open()?;
+    let m = load_vae(&gpu, &a.model)?;
+    let opts = a.capture.options(&m.spec, a.quiet)?;
+    let test = load(&a.test, &opts)?;
+    let scores = score_all(&gpu, &m, &test)?;
+    let labels: Vec<bool> = test.set.labels.iter().map(|&l| l != 0).collect();
+    if !labels.iter().any(|&l| l) {
+        bail!("the test data holds no malicious samples: give attack captures with --labels, or labelled datasets");
+    }
+    let train_scores = if a.train.is_empty() {
+        None
+    } else {
+        let mut o = opts.clone();
+        o.labels = None;
+        Some(score_all(&gpu, &m, &load(&a.train, &o)?)?)
+    };
+    let mut thr = match (&m.threshold, a.threshold) {
+        (Some(t), _) => t.clone(),
+        (None, _) => crate::eval::threshold::fit(train_scores.as_deref().unwrap_or(&[]), 1e-3),
+    };
+    if let Some(v) = a.threshold {
+        thr.value = v;
+    }
+    let groups: Vec<String> = (0..scores.len()).map(|i| attack_name(test.file_of(i))).collect();
+    let r = report::build(&format!("vae ({})", a.model.display()), &scores, &labels, &groups, thr, train_scores.as_deref(), serde_json::to_value(&m.spec)?);
+    report::write(&a.output, &r, &scores, &labels, &groups)?;
+    top_anomalies(&gpu, &m, &test, &scores, a.top, &a.output.join("top_anomalies.png"))?;
+    print!("{}", report::table(&r));
+    println!("report: {}", a.output.display());
+    Ok(())
+}
+
+/// Input | reconstruction | |difference| for the highest-scoring samples.
+fn top_anomalies(gpu: &crate::gpu::Gpu, m: &LoadedVae, data: &Loaded, scores: &[f64], top: usize, path: &std::path::Path) -> Result<()> {
+    if top == 0 {
+        return Ok(());
+    }
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    idx.truncate(top);
+    let run = VaeRun::new(gpu, idx.len(), false)?;
+    let mut pixels = Vec::new();
+    for &i in &idx {
+        pixels.extend_from_slice(&data.set.data[i * PIXELS..(i + 1) * PIXELS]);
+    }
+    run.upload(gpu, &pixels);
+    let mut b = gpu.batch();
+    run.score(&mut b, &m.model, idx.len())?;
+    b.submit()?;
+    // The reconstruction buffer holds the last micro-batch; at this size there is one.
+    let recon = run.reconstruction(gpu)?;
+    let inputs: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    let diff: Vec<f32> = inputs.iter().zip(&recon).map(|(x, r)| (x - r).abs()).collect();
+    let rows: Vec<Vec<&[f32]>> = (0..idx.len())
+        .map(|k| {
+            let r = k * PIXELS..(k + 1) * PIXELS;
+            vec![&inputs[r.clone()], &recon[r.clone()], &diff[r]]
+        })
+        .collect();
+    plots::image_rows(path, &rows, SIDE, 3)
+}
