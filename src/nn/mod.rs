@@ -8,3 +8,5 @@ pub mod loss;
 pub mod matmul;
 pub mod pool1d;
 pub mod reparam;
+pub mod init;
+pub mod optim;

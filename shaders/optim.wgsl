@@ -1,0 +1,59 @@
+// Optimizer steps over flat parameter buffers, one invocation per parameter, in
+// PyTorch's formulas (torch.optim.Adam / SGD, L2 weight decay added to the gradient).
+// Scalars that depend only on the step (bias corrections) are computed on the host in f64.
+// Slots: param, grad, m (Adam first moment / SGD momentum buffer), v (Adam second moment).
+
+struct Params {
+    n: u32,
+    flags: u32,          // SGD: bit 0 momentum, bit 1 first step, bit 2 Nesterov
+    lr: f32,
+    beta1: f32,          // Adam β1, SGD momentum μ
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    step_size: f32,      // Adam: lr / (1 − β1^t)
+    bc2_sqrt: f32,       // Adam: sqrt(1 − β2^t)
+    dampening: f32,      // SGD
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+
+fn index(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * 256u + li;
+}
+
+@compute @workgroup_size(256)
+fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let i = index(wid, nwg, li);
+    if (i >= p.n) { return; }
+    let w = param[i];
+    let g = grad[i] + p.weight_decay * w;
+    let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
+    let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    param[i] = w - p.step_size * mi / (sqrt(vi) / p.bc2_sqrt + p.eps);
+}
+
+@compute @workgroup_size(256)
+fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+       @builtin(local_invocation_index) li: u32) {
+    let i = index(wid, nwg, li);
+    if (i >= p.n) { return; }
+    let w = param[i];
+    var g = grad[i] + p.weight_decay * w;
+    if ((p.flags & 1u) != 0u) {
+        var buf = g;
+        if ((p.flags & 2u) == 0u) { buf = p.beta1 * m[i] + (1.0 - p.dampening) * g; }
+        m[i] = buf;
+        if ((p.flags & 4u) != 0u) { g = g + p.beta1 * buf; } else { g = buf; }
+    }
+    param[i] = w - p.lr * g;
+}
