@@ -6,8 +6,11 @@ use super::parse::{Addr, IpInfo, ParsedPacket};
 use super::sample::{PacketLabel, Sample, SampleMeta, SampleUpdate};
 use super::table::{Group, GroupTable};
 
-/// Flow state costs its n·l sample buffer plus about this much.
-pub const FLOW_GROUP_OVERHEAD: usize = 192;
+/// Flow state costs its n·l sample buffer plus about this much: a ~190-byte
+/// hash slot at a load factor that can fall to one half after the table
+/// doubles, the allocator's header and the eviction queue entry (measured:
+/// 192 here let a flood reach 2.1 GB instead of 1 GiB).
+pub const FLOW_GROUP_OVERHEAD: usize = 448;
 
 /// What separates one flow from another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -223,42 +226,48 @@ impl FlowBuilder {
         self.stats.ip_packets += 1;
         self.clock += 1;
         let key = FlowKey::of(ip);
-        if !self.table.map.contains_key(&key) {
-            self.stats.groups += 1;
-            let evicted = self.table.make_room();
-            self.close_sorted(evicted, out);
-        }
         let clock = self.clock;
         let file_index = self.file_index;
         let (n, l) = (self.opts.n, self.opts.l);
-        let flow = self.table.map.entry(key).or_insert_with(|| Flow {
-            buf: Some(vec![0u8; n * l].into_boxed_slice()),
-            count: 0,
-            malicious: 0,
-            class_id: label.class_id,
-            seq: None,
-            dirty: false,
-            meta: SampleMeta {
-                src: ip.src,
-                dst: ip.dst,
-                sport: if key.kind == FlowKind::Ports {
-                    ip.sport
-                } else {
-                    key.pa
+        let flow = if let Some(f) = self.table.map.get_mut(&key) {
+            f
+        } else {
+            self.stats.groups += 1;
+            if let Some((_, g)) = self.table.make_room() {
+                self.close(g, out);
+            }
+            self.table.insert(
+                key,
+                Flow {
+                    buf: Some(vec![0u8; n * l].into_boxed_slice()),
+                    count: 0,
+                    malicious: 0,
+                    class_id: label.class_id,
+                    seq: None,
+                    dirty: false,
+                    meta: SampleMeta {
+                        src: ip.src,
+                        dst: ip.dst,
+                        sport: if key.kind == FlowKind::Ports {
+                            ip.sport
+                        } else {
+                            key.pa
+                        },
+                        dport: if key.kind == FlowKind::Ports {
+                            ip.dport
+                        } else {
+                            key.pb
+                        },
+                        proto: ip.proto,
+                        file_index,
+                        first_ts_ns: pkt.ts_ns,
+                        first_packet: pkt.number,
+                        ..Default::default()
+                    },
+                    last_seen: clock,
                 },
-                dport: if key.kind == FlowKind::Ports {
-                    ip.dport
-                } else {
-                    key.pb
-                },
-                proto: ip.proto,
-                file_index,
-                first_ts_ns: pkt.ts_ns,
-                first_packet: pkt.number,
-                ..Default::default()
-            },
-            last_seen: clock,
-        });
+            )
+        };
         flow.last_seen = clock;
         flow.count = flow.count.saturating_add(1);
         if label.malicious {

@@ -127,25 +127,32 @@ impl ImageBuilder {
         key[..16].copy_from_slice(a);
         key[16..].copy_from_slice(b);
 
-        if !self.table.map.contains_key(&key) {
-            self.stats.groups += 1;
-            let evicted = self.table.make_room();
-            self.close_sorted(evicted, out);
-        }
         let clock = self.clock;
-        let pair = self.table.map.entry(key).or_insert_with(|| Pair {
-            buf: Vec::with_capacity(IMAGE_LEN),
-            rows: 0,
-            malicious: 0,
-            class_id: label.class_id,
-            src: ip.src,
-            dst: ip.dst,
-            first_ts: pkt.ts_ns,
-            last_ts: pkt.ts_ns,
-            first_packet: pkt.number,
-            last_packet: pkt.number,
-            last_seen: clock,
-        });
+        let pair = if let Some(p) = self.table.map.get_mut(&key) {
+            p
+        } else {
+            self.stats.groups += 1;
+            if let Some((_, g)) = self.table.make_room() {
+                self.close(g, out);
+            }
+            self.table.insert(
+                key,
+                Pair {
+                    // Most pairs in a scan or flood never pass a few rows.
+                    buf: Vec::with_capacity(8 * IMAGE_SIDE),
+                    rows: 0,
+                    malicious: 0,
+                    class_id: label.class_id,
+                    src: ip.src,
+                    dst: ip.dst,
+                    first_ts: pkt.ts_ns,
+                    last_ts: pkt.ts_ns,
+                    first_packet: pkt.number,
+                    last_packet: pkt.number,
+                    last_seen: clock,
+                },
+            )
+        };
         if pair.rows == 0 {
             pair.class_id = label.class_id;
             pair.src = ip.src;

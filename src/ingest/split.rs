@@ -89,15 +89,20 @@ impl SplitFilter {
         };
         self.clock += 1;
         let key = FlowKey::of(ip);
-        if !self.table.map.contains_key(&key) {
-            self.table.make_room();
-        }
         let (t, clock) = (self.t_split, self.clock);
-        let e = self.table.map.entry(key).or_insert(FirstSeen {
-            train: pkt.ts_ns < t,
-            last_seen: clock,
-            last_ts: pkt.ts_ns,
-        });
+        let e = if let Some(e) = self.table.map.get_mut(&key) {
+            e
+        } else {
+            self.table.make_room();
+            self.table.insert(
+                key,
+                FirstSeen {
+                    train: pkt.ts_ns < t,
+                    last_seen: clock,
+                    last_ts: pkt.ts_ns,
+                },
+            )
+        };
         e.last_seen = clock;
         e.last_ts = pkt.ts_ns;
         if e.train {
