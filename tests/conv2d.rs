@@ -6,6 +6,7 @@
 mod common;
 use common::{assert_close, fd_check, gpu, rand_vec, to_f32, to_f64};
 use gpu_nids::nn::conv2d::*;
+use gpu_nids::nn::matmul::MatmulVariant;
 
 const REL: f64 = 1e-4;
 const ABS: f64 = 1e-5;
@@ -92,9 +93,11 @@ fn gpu_forward(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
+    variant: MatmulVariant,
 ) -> Vec<f32> {
     let g = gpu();
-    let work = ConvWork::new(g, l.scratch_lens()).unwrap();
+    let mut work = ConvWork::new(g, l.scratch_lens()).unwrap();
+    work.variant = variant;
     let (gx, gw) = (g.upload(x).unwrap(), g.upload(w).unwrap());
     let gb = bias.map(|b| g.upload(b).unwrap());
     // Garbage in y: the forward must overwrite it.
@@ -108,14 +111,19 @@ fn gpu_forward(
 
 #[test]
 fn forward_matches_reference() {
-    for (i, l) in shapes().iter().enumerate() {
-        for (act, with_bias) in [
-            (Activation::None, true),
-            (Activation::Relu, true),
-            (Activation::Relu, false),
+    // Both matmul variants: the products use strides the matmul tests do not.
+    for (i, (l, v)) in shapes()
+        .iter()
+        .zip(MatmulVariant::ALL.iter().cycle())
+        .enumerate()
+    {
+        for (act, with_bias, variant) in [
+            (Activation::None, true, *v),
+            (Activation::Relu, true, *v),
+            (Activation::Relu, false, other(*v)),
         ] {
             let (x, w, bias) = inputs(l, 10 * i as u64);
-            let got = gpu_forward(l, act, &x, &w, with_bias.then_some(&bias[..]));
+            let got = gpu_forward(l, act, &x, &w, with_bias.then_some(&bias[..]), variant);
             let b64 = to_f64(&bias);
             let want = ref_forward(
                 l,
@@ -125,7 +133,7 @@ fn forward_matches_reference() {
                 with_bias.then_some(&b64[..]),
             );
             assert_close(
-                &format!("forward {l:?} {act:?} bias {with_bias}"),
+                &format!("forward {l:?} {act:?} bias {with_bias} {variant:?}"),
                 &got,
                 &to_f32(&want),
                 REL,
@@ -135,7 +143,15 @@ fn forward_matches_reference() {
     }
 }
 
+fn other(v: MatmulVariant) -> MatmulVariant {
+    match v {
+        MatmulVariant::Tiled => MatmulVariant::Reg,
+        MatmulVariant::Reg => MatmulVariant::Tiled,
+    }
+}
+
 struct BwdCase {
+    variant: MatmulVariant,
     act: Activation,
     accumulate: bool,
     with_dx: bool,
@@ -153,7 +169,8 @@ fn check_backward(l: &ConvLayer, seed: u64, c: &BwdCase) {
     let dw0 = rand_vec(l.weight_len(), seed + 4);
     let db0 = rand_vec(l.bias_len(), seed + 5);
 
-    let work = ConvWork::new(g, l.scratch_lens()).unwrap();
+    let mut work = ConvWork::new(g, l.scratch_lens()).unwrap();
+    work.variant = c.variant;
     let (gx, gw, gy, gdy) = (
         g.upload(&x).unwrap(),
         g.upload(&w).unwrap(),
@@ -180,7 +197,7 @@ fn check_backward(l: &ConvLayer, seed: u64, c: &BwdCase) {
         dw.iter_mut().zip(&dw0).for_each(|(d, &o)| *d += o as f64);
         db.iter_mut().zip(&db0).for_each(|(d, &o)| *d += o as f64);
     }
-    let what = format!("{l:?} {:?} acc {}", c.act, c.accumulate);
+    let what = format!("{l:?} {:?} acc {} {:?}", c.act, c.accumulate, c.variant);
     assert_close(
         &format!("dw {what}"),
         &g.read(&gdw).unwrap(),
@@ -209,26 +226,18 @@ fn check_backward(l: &ConvLayer, seed: u64, c: &BwdCase) {
 fn backward_matches_reference() {
     for (i, l) in shapes().iter().enumerate() {
         let seed = 100 + 10 * i as u64;
-        check_backward(
-            l,
-            seed,
-            &BwdCase {
-                act: Activation::None,
-                accumulate: false,
-                with_dx: true,
-                with_db: true,
-            },
-        );
-        check_backward(
-            l,
-            seed,
-            &BwdCase {
-                act: Activation::Relu,
-                accumulate: true,
-                with_dx: true,
-                with_db: true,
-            },
-        );
+        for variant in MatmulVariant::ALL {
+            for (act, accumulate) in [(Activation::None, false), (Activation::Relu, true)] {
+                let case = BwdCase {
+                    variant,
+                    act,
+                    accumulate,
+                    with_dx: true,
+                    with_db: true,
+                };
+                check_backward(l, seed, &case);
+            }
+        }
     }
 }
 
@@ -242,6 +251,7 @@ fn backward_optional_gradients() {
             &l,
             5,
             &BwdCase {
+                variant: MatmulVariant::Tiled,
                 act: Activation::Relu,
                 accumulate: false,
                 with_dx: false,
@@ -252,6 +262,7 @@ fn backward_optional_gradients() {
             &l,
             6,
             &BwdCase {
+                variant: MatmulVariant::Reg,
                 act: Activation::None,
                 accumulate: true,
                 with_dx: false,

@@ -190,8 +190,11 @@ struct SplitK {
 
 /// Elements summed by one workgroup in the first level of a bias-gradient reduction.
 const ROW_CHUNK: usize = 1024;
-/// Workgroups the split-K weight gradient aims at, and the shortest part worth a launch.
-const SPLIT_TARGET_GROUPS: usize = 256;
+/// Split-K sizing: about one wave of workgroups on a large GPU, capped because more
+/// parts only move work into `sum_slices` (each thread walks every part); parts shorter
+/// than SPLIT_MIN_LEN are not worth a tile.
+const SPLIT_TARGET_GROUPS: usize = 128;
+const SPLIT_MAX_PARTS: usize = 32;
 const SPLIT_MIN_LEN: usize = 256;
 
 impl Geom {
@@ -210,7 +213,7 @@ impl Geom {
     fn split_k(&self) -> SplitK {
         let np = self.np().max(1);
         let tiles = self.co.div_ceil(64) * self.ck().div_ceil(64);
-        let want = (SPLIT_TARGET_GROUPS / tiles).max(1);
+        let want = (SPLIT_TARGET_GROUPS / tiles).clamp(1, SPLIT_MAX_PARTS);
         let s = want.min((np / SPLIT_MIN_LEN).max(1));
         let len = np.div_ceil(s);
         SplitK {
