@@ -6,16 +6,38 @@
 mod common;
 use common::{assert_close, fd_check, gpu, rand_vec, to_f32, to_f64};
 use gpu_nids::nn::conv2d::*;
+use gpu_nids::nn::matmul::MatmulVariant;
 
 const REL: f64 = 1e-4;
 const ABS: f64 = 1e-5;
 
-fn conv(n: usize, c_in: usize, h: usize, w: usize, c_out: usize, k: usize, stride: usize, pad: usize) -> ConvLayer {
-    ConvLayer::Conv(Conv2dShape { n, c_in, h, w, c_out, k, stride, pad })
+/// [n, c_in, h, w, c_out, k, stride, pad]
+fn conv(d: [usize; 8]) -> ConvLayer {
+    let [n, c_in, h, w, c_out, k, stride, pad] = d;
+    ConvLayer::Conv(Conv2dShape {
+        n,
+        c_in,
+        h,
+        w,
+        c_out,
+        k,
+        stride,
+        pad,
+    })
 }
 
-fn convt(n: usize, c_in: usize, h: usize, w: usize, c_out: usize, k: usize, stride: usize, pad: usize) -> ConvLayer {
-    ConvLayer::Transpose(ConvTranspose2dShape { n, c_in, h, w, c_out, k, stride, pad })
+fn convt(d: [usize; 8]) -> ConvLayer {
+    let [n, c_in, h, w, c_out, k, stride, pad] = d;
+    ConvLayer::Transpose(ConvTranspose2dShape {
+        n,
+        c_in,
+        h,
+        w,
+        c_out,
+        k,
+        stride,
+        pad,
+    })
 }
 
 /// Small shapes of both kinds. The last of each kind has n·ho·wo > 1024 and not a
@@ -23,21 +45,27 @@ fn convt(n: usize, c_in: usize, h: usize, w: usize, c_out: usize, k: usize, stri
 /// two-level reductions.
 fn shapes() -> Vec<ConvLayer> {
     vec![
-        conv(1, 1, 8, 8, 2, 4, 2, 1),
-        conv(2, 3, 7, 9, 5, 3, 2, 1),
-        conv(3, 2, 5, 5, 3, 3, 1, 0),
-        conv(2, 3, 4, 3, 4, 1, 1, 0),
-        conv(2, 16, 8, 8, 33, 4, 2, 1),
-        conv(3, 2, 38, 38, 3, 4, 2, 1),
-        convt(1, 2, 4, 4, 1, 4, 2, 1),
-        convt(2, 3, 3, 5, 4, 3, 2, 1),
-        convt(2, 2, 5, 5, 3, 3, 1, 0),
-        convt(2, 33, 4, 4, 16, 4, 2, 1),
-        convt(3, 2, 19, 19, 3, 4, 2, 1),
+        conv([1, 1, 8, 8, 2, 4, 2, 1]),
+        conv([2, 3, 7, 9, 5, 3, 2, 1]),
+        conv([3, 2, 5, 5, 3, 3, 1, 0]),
+        conv([2, 3, 4, 3, 4, 1, 1, 0]),
+        conv([2, 16, 8, 8, 33, 4, 2, 1]),
+        conv([3, 2, 38, 38, 3, 4, 2, 1]),
+        convt([1, 2, 4, 4, 1, 4, 2, 1]),
+        convt([2, 3, 3, 5, 4, 3, 2, 1]),
+        convt([2, 2, 5, 5, 3, 3, 1, 0]),
+        convt([2, 33, 4, 4, 16, 4, 2, 1]),
+        convt([3, 2, 19, 19, 3, 4, 2, 1]),
     ]
 }
 
-fn ref_forward(l: &ConvLayer, act: Activation, x: &[f64], w: &[f64], b: Option<&[f64]>) -> Vec<f64> {
+fn ref_forward(
+    l: &ConvLayer,
+    act: Activation,
+    x: &[f64],
+    w: &[f64],
+    b: Option<&[f64]>,
+) -> Vec<f64> {
     match l {
         ConvLayer::Conv(s) => conv2d_ref(s, act, x, w, b),
         ConvLayer::Transpose(s) => conv_transpose2d_ref(s, act, x, w, b),
@@ -52,36 +80,78 @@ fn ref_backward(l: &ConvLayer, x: &[f64], w: &[f64], dy: &[f64]) -> (Vec<f64>, V
 }
 
 fn inputs(l: &ConvLayer, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    (rand_vec(l.in_len(), seed), rand_vec(l.weight_len(), seed + 1), rand_vec(l.bias_len(), seed + 2))
+    (
+        rand_vec(l.in_len(), seed),
+        rand_vec(l.weight_len(), seed + 1),
+        rand_vec(l.bias_len(), seed + 2),
+    )
 }
 
-fn gpu_forward(l: &ConvLayer, act: Activation, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+fn gpu_forward(
+    l: &ConvLayer,
+    act: Activation,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    variant: MatmulVariant,
+) -> Vec<f32> {
     let g = gpu();
-    let work = ConvWork::new(g, l.scratch_lens()).unwrap();
+    let mut work = ConvWork::new(g, l.scratch_lens()).unwrap();
+    work.variant = variant;
     let (gx, gw) = (g.upload(x).unwrap(), g.upload(w).unwrap());
     let gb = bias.map(|b| g.upload(b).unwrap());
     // Garbage in y: the forward must overwrite it.
     let gy = g.upload(&rand_vec(l.out_len(), 77)).unwrap();
     let mut b = g.batch();
-    l.forward(&mut b, act, &gx, &gw, gb.as_ref(), &gy, &work).unwrap();
+    l.forward(&mut b, act, &gx, &gw, gb.as_ref(), &gy, &work)
+        .unwrap();
     b.submit().unwrap();
     g.read(&gy).unwrap()
 }
 
 #[test]
 fn forward_matches_reference() {
-    for (i, l) in shapes().iter().enumerate() {
-        for (act, with_bias) in [(Activation::None, true), (Activation::Relu, true), (Activation::Relu, false)] {
+    // Both matmul variants: the products use strides the matmul tests do not.
+    for (i, (l, v)) in shapes()
+        .iter()
+        .zip(MatmulVariant::ALL.iter().cycle())
+        .enumerate()
+    {
+        for (act, with_bias, variant) in [
+            (Activation::None, true, *v),
+            (Activation::Relu, true, *v),
+            (Activation::Relu, false, other(*v)),
+        ] {
             let (x, w, bias) = inputs(l, 10 * i as u64);
-            let got = gpu_forward(l, act, &x, &w, with_bias.then_some(&bias[..]));
+            let got = gpu_forward(l, act, &x, &w, with_bias.then_some(&bias[..]), variant);
             let b64 = to_f64(&bias);
-            let want = ref_forward(l, act, &to_f64(&x), &to_f64(&w), with_bias.then_some(&b64[..]));
-            assert_close(&format!("forward {l:?} {act:?} bias {with_bias}"), &got, &to_f32(&want), REL, ABS);
+            let want = ref_forward(
+                l,
+                act,
+                &to_f64(&x),
+                &to_f64(&w),
+                with_bias.then_some(&b64[..]),
+            );
+            assert_close(
+                &format!("forward {l:?} {act:?} bias {with_bias} {variant:?}"),
+                &got,
+                &to_f32(&want),
+                REL,
+                ABS,
+            );
         }
     }
 }
 
+fn other(v: MatmulVariant) -> MatmulVariant {
+    match v {
+        MatmulVariant::Tiled => MatmulVariant::Reg,
+        MatmulVariant::Reg => MatmulVariant::Tiled,
+    }
+}
+
 struct BwdCase {
+    variant: MatmulVariant,
     act: Activation,
     accumulate: bool,
     with_dx: bool,
@@ -99,8 +169,14 @@ fn check_backward(l: &ConvLayer, seed: u64, c: &BwdCase) {
     let dw0 = rand_vec(l.weight_len(), seed + 4);
     let db0 = rand_vec(l.bias_len(), seed + 5);
 
-    let work = ConvWork::new(g, l.scratch_lens()).unwrap();
-    let (gx, gw, gy, gdy) = (g.upload(&x).unwrap(), g.upload(&w).unwrap(), g.upload(&y).unwrap(), g.upload(&dy).unwrap());
+    let mut work = ConvWork::new(g, l.scratch_lens()).unwrap();
+    work.variant = c.variant;
+    let (gx, gw, gy, gdy) = (
+        g.upload(&x).unwrap(),
+        g.upload(&w).unwrap(),
+        g.upload(&y).unwrap(),
+        g.upload(&dy).unwrap(),
+    );
     let gdx = g.upload(&rand_vec(l.in_len(), seed + 6)).unwrap();
     let (gdw, gdb) = (g.upload(&dw0).unwrap(), g.upload(&db0).unwrap());
     let grads = ConvGrads {
@@ -111,7 +187,8 @@ fn check_backward(l: &ConvLayer, seed: u64, c: &BwdCase) {
     };
     let mut b = g.batch();
     let ymask = (c.act == Activation::Relu).then_some(&gy);
-    l.backward(&mut b, c.act, &gx, &gw, ymask, &gdy, &grads, &work).unwrap();
+    l.backward(&mut b, c.act, &gx, &gw, ymask, &gdy, &grads, &work)
+        .unwrap();
     b.submit().unwrap();
 
     let dpre = relu_backward_ref(c.act, &to_f64(&y), &to_f64(&dy));
@@ -120,10 +197,22 @@ fn check_backward(l: &ConvLayer, seed: u64, c: &BwdCase) {
         dw.iter_mut().zip(&dw0).for_each(|(d, &o)| *d += o as f64);
         db.iter_mut().zip(&db0).for_each(|(d, &o)| *d += o as f64);
     }
-    let what = format!("{l:?} {:?} acc {}", c.act, c.accumulate);
-    assert_close(&format!("dw {what}"), &g.read(&gdw).unwrap(), &to_f32(&dw), REL, ABS);
+    let what = format!("{l:?} {:?} acc {} {:?}", c.act, c.accumulate, c.variant);
+    assert_close(
+        &format!("dw {what}"),
+        &g.read(&gdw).unwrap(),
+        &to_f32(&dw),
+        REL,
+        ABS,
+    );
     if c.with_dx {
-        assert_close(&format!("dx {what}"), &g.read(&gdx).unwrap(), &to_f32(&dx), REL, ABS);
+        assert_close(
+            &format!("dx {what}"),
+            &g.read(&gdx).unwrap(),
+            &to_f32(&dx),
+            REL,
+            ABS,
+        );
     }
     let db_got = g.read(&gdb).unwrap();
     if c.with_db {
@@ -137,16 +226,49 @@ fn check_backward(l: &ConvLayer, seed: u64, c: &BwdCase) {
 fn backward_matches_reference() {
     for (i, l) in shapes().iter().enumerate() {
         let seed = 100 + 10 * i as u64;
-        check_backward(l, seed, &BwdCase { act: Activation::None, accumulate: false, with_dx: true, with_db: true });
-        check_backward(l, seed, &BwdCase { act: Activation::Relu, accumulate: true, with_dx: true, with_db: true });
+        for variant in MatmulVariant::ALL {
+            for (act, accumulate) in [(Activation::None, false), (Activation::Relu, true)] {
+                let case = BwdCase {
+                    variant,
+                    act,
+                    accumulate,
+                    with_dx: true,
+                    with_db: true,
+                };
+                check_backward(l, seed, &case);
+            }
+        }
     }
 }
 
 #[test]
 fn backward_optional_gradients() {
-    for l in [conv(2, 3, 7, 9, 5, 3, 2, 1), convt(2, 3, 3, 5, 4, 3, 2, 1)] {
-        check_backward(&l, 5, &BwdCase { act: Activation::Relu, accumulate: false, with_dx: false, with_db: false });
-        check_backward(&l, 6, &BwdCase { act: Activation::None, accumulate: true, with_dx: false, with_db: true });
+    for l in [
+        conv([2, 3, 7, 9, 5, 3, 2, 1]),
+        convt([2, 3, 3, 5, 4, 3, 2, 1]),
+    ] {
+        check_backward(
+            &l,
+            5,
+            &BwdCase {
+                variant: MatmulVariant::Tiled,
+                act: Activation::Relu,
+                accumulate: false,
+                with_dx: false,
+                with_db: false,
+            },
+        );
+        check_backward(
+            &l,
+            6,
+            &BwdCase {
+                variant: MatmulVariant::Reg,
+                act: Activation::None,
+                accumulate: true,
+                with_dx: false,
+                with_db: true,
+            },
+        );
     }
 }
 
@@ -157,7 +279,11 @@ fn fd_layer(l: &ConvLayer, act: Activation, seed: u64) {
     let (x, w, b) = (to_f64(&x), to_f64(&w), to_f64(&b));
     let r = to_f64(&rand_vec(l.out_len(), seed + 9));
     let f = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
-        ref_forward(l, act, x, w, Some(b)).iter().zip(&r).map(|(y, r)| y * r).sum()
+        ref_forward(l, act, x, w, Some(b))
+            .iter()
+            .zip(&r)
+            .map(|(y, r)| y * r)
+            .sum()
     };
     let y = ref_forward(l, act, &x, &w, Some(&b));
     let (dx, dw, db) = ref_backward(l, &x, &w, &relu_backward_ref(act, &y, &r));
@@ -170,12 +296,12 @@ fn fd_layer(l: &ConvLayer, act: Activation, seed: u64) {
 #[test]
 fn reference_gradients_match_finite_differences() {
     let small = [
-        conv(1, 1, 6, 6, 2, 4, 2, 1),
-        conv(2, 3, 7, 5, 2, 3, 2, 1),
-        conv(2, 2, 4, 4, 3, 3, 1, 0),
-        convt(1, 2, 3, 3, 1, 4, 2, 1),
-        convt(2, 3, 3, 4, 2, 3, 2, 1),
-        convt(2, 2, 3, 3, 3, 3, 1, 0),
+        conv([1, 1, 6, 6, 2, 4, 2, 1]),
+        conv([2, 3, 7, 5, 2, 3, 2, 1]),
+        conv([2, 2, 4, 4, 3, 3, 1, 0]),
+        convt([1, 2, 3, 3, 1, 4, 2, 1]),
+        convt([2, 3, 3, 4, 2, 3, 2, 1]),
+        convt([2, 2, 3, 3, 3, 3, 1, 0]),
     ];
     for (i, l) in small.iter().enumerate() {
         fd_layer(l, Activation::None, 300 + i as u64);
@@ -203,7 +329,16 @@ fn vae_shapes_chain() {
 #[test]
 fn bad_arguments_are_errors() {
     let g = gpu();
-    let s = Conv2dShape { n: 1, c_in: 2, h: 6, w: 6, c_out: 3, k: 3, stride: 1, pad: 1 };
+    let s = Conv2dShape {
+        n: 1,
+        c_in: 2,
+        h: 6,
+        w: 6,
+        c_out: 3,
+        k: 3,
+        stride: 1,
+        pad: 1,
+    };
     let small = ConvWork::new(g, ScratchLens::default()).unwrap();
     let x = g.zeros::<f32>(s.in_len()).unwrap();
     let w = g.zeros::<f32>(s.weight_len()).unwrap();
@@ -212,8 +347,24 @@ fn bad_arguments_are_errors() {
     let e = conv2d_forward(&mut b, &s, Activation::None, &x, &w, None, &y, &small).unwrap_err();
     assert!(e.to_string().contains("scratch"), "{e}");
     let work = ConvWork::new(g, s.scratch_lens()).unwrap();
-    let grads = ConvGrads { dx: None, dw: &w, db: None, accumulate: false };
-    let e = conv2d_backward(&mut b, &s, Activation::Relu, &x, &w, None, &y, &grads, &work).unwrap_err();
+    let grads = ConvGrads {
+        dx: None,
+        dw: &w,
+        db: None,
+        accumulate: false,
+    };
+    let e = conv2d_backward(
+        &mut b,
+        &s,
+        Activation::Relu,
+        &x,
+        &w,
+        None,
+        &y,
+        &grads,
+        &work,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("forward output"), "{e}");
     let e = conv2d_forward(&mut b, &s, Activation::None, &w, &w, None, &y, &work).unwrap_err();
     assert!(e.to_string().contains("x has"), "{e}");

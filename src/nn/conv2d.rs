@@ -66,8 +66,14 @@ impl Conv2dShape {
         self.c_out
     }
     fn geom(&self) -> Geom {
-        assert!(self.k >= 1 && self.stride >= 1, "{self:?}: kernel and stride must be ≥ 1");
-        assert!(self.h + 2 * self.pad >= self.k && self.w + 2 * self.pad >= self.k, "{self:?}: kernel larger than padded input");
+        assert!(
+            self.k >= 1 && self.stride >= 1,
+            "{self:?}: kernel and stride must be ≥ 1"
+        );
+        assert!(
+            self.h + 2 * self.pad >= self.k && self.w + 2 * self.pad >= self.k,
+            "{self:?}: kernel larger than padded input"
+        );
         Geom {
             n: self.n,
             ci: self.c_in,
@@ -129,8 +135,14 @@ impl ConvTranspose2dShape {
     /// The convolution whose adjoint this is: its input is our output and vice versa,
     /// and its [c_out, c_in, k, k] weight is our [c_in, c_out, k, k] weight, unchanged.
     fn geom(&self) -> Geom {
-        assert!(self.k >= 1 && self.stride >= 1 && self.h >= 1 && self.w >= 1, "{self:?}: empty geometry");
-        assert!((self.h - 1) * self.stride + self.k >= 2 * self.pad + 1, "{self:?}: padding leaves no output");
+        assert!(
+            self.k >= 1 && self.stride >= 1 && self.h >= 1 && self.w >= 1,
+            "{self:?}: empty geometry"
+        );
+        assert!(
+            (self.h - 1) * self.stride + self.k > 2 * self.pad,
+            "{self:?}: padding leaves no output"
+        );
         Geom {
             n: self.n,
             ci: self.c_out,
@@ -178,8 +190,11 @@ struct SplitK {
 
 /// Elements summed by one workgroup in the first level of a bias-gradient reduction.
 const ROW_CHUNK: usize = 1024;
-/// Workgroups the split-K weight gradient aims at, and the shortest part worth a launch.
-const SPLIT_TARGET_GROUPS: usize = 256;
+/// Split-K sizing: about one wave of workgroups on a large GPU, capped because more
+/// parts only move work into `sum_slices` (each thread walks every part); parts shorter
+/// than SPLIT_MIN_LEN are not worth a tile.
+const SPLIT_TARGET_GROUPS: usize = 128;
+const SPLIT_MAX_PARTS: usize = 32;
 const SPLIT_MIN_LEN: usize = 256;
 
 impl Geom {
@@ -198,18 +213,29 @@ impl Geom {
     fn split_k(&self) -> SplitK {
         let np = self.np().max(1);
         let tiles = self.co.div_ceil(64) * self.ck().div_ceil(64);
-        let want = (SPLIT_TARGET_GROUPS / tiles).max(1);
+        let want = (SPLIT_TARGET_GROUPS / tiles).clamp(1, SPLIT_MAX_PARTS);
         let s = want.min((np / SPLIT_MIN_LEN).max(1));
         let len = np.div_ceil(s);
-        SplitK { len, parts: np.div_ceil(len) }
+        SplitK {
+            len,
+            parts: np.div_ceil(len),
+        }
     }
     /// The bias gradient sums `bias_rows` channels of `bias_plane` pixels per sample.
     fn scratch_lens(&self, bias_rows: usize, bias_plane: usize) -> ScratchLens {
         let sk = self.split_k();
-        let wpart = if sk.parts > 1 { sk.parts * self.co * self.ck() } else { 0 };
+        let wpart = if sk.parts > 1 {
+            sk.parts * self.co * self.ck()
+        } else {
+            0
+        };
         let nchunk = (self.n * bias_plane).div_ceil(ROW_CHUNK);
         let bpart = if nchunk > 1 { nchunk * bias_rows } else { 0 };
-        ScratchLens { col: self.ck() * self.np(), tr: self.co * self.np(), part: wpart.max(bpart) }
+        ScratchLens {
+            col: self.ck() * self.np(),
+            tr: self.co * self.np(),
+            part: wpart.max(bpart),
+        }
     }
 }
 
@@ -227,7 +253,11 @@ pub struct ScratchLens {
 impl ScratchLens {
     /// Big enough for both: one [`ConvWork`] can serve every layer of a model.
     pub fn max(self, o: ScratchLens) -> ScratchLens {
-        ScratchLens { col: self.col.max(o.col), tr: self.tr.max(o.tr), part: self.part.max(o.part) }
+        ScratchLens {
+            col: self.col.max(o.col),
+            tr: self.tr.max(o.tr),
+            part: self.part.max(o.part),
+        }
     }
 }
 
@@ -275,17 +305,22 @@ pub struct ConvGrads<'a> {
 
 fn check_len(what: &str, b: &Buf<f32>, need: usize) -> Result<(), GpuError> {
     if b.len() < need {
-        return Err(GpuError::Launch(format!("conv: {what} has {} elements, needs {need}", b.len())));
+        return Err(GpuError::Launch(format!(
+            "conv: {what} has {} elements, needs {need}",
+            b.len()
+        )));
     }
     Ok(())
 }
 
 /// The forward output is needed as the ReLU mask of the backward.
-fn relu_mask<'a>(act: Activation, y: Option<&'a Buf<f32>>) -> Result<Option<&'a wgpu::Buffer>, GpuError> {
+fn relu_mask(act: Activation, y: Option<&Buf<f32>>) -> Result<Option<&wgpu::Buffer>, GpuError> {
     match (act, y) {
         (Activation::None, _) => Ok(None),
         (Activation::Relu, Some(y)) => Ok(Some(y.raw())),
-        (Activation::Relu, None) => Err(GpuError::Launch("conv backward with ReLU needs the forward output y".into())),
+        (Activation::Relu, None) => Err(GpuError::Launch(
+            "conv backward with ReLU needs the forward output y".into(),
+        )),
     }
 }
 
@@ -302,7 +337,10 @@ pub fn conv2d_forward(
     work: &ConvWork,
 ) -> Result<(), GpuError> {
     let g = s.geom();
-    work.check(ScratchLens { col: g.ck() * g.np(), ..Default::default() })?;
+    work.check(ScratchLens {
+        col: g.ck() * g.np(),
+        ..Default::default()
+    })?;
     check_len("x", x, s.in_len())?;
     check_len("w", w, s.weight_len())?;
     check_len("y", y, s.out_len())?;
@@ -310,8 +348,24 @@ pub fn conv2d_forward(
         check_len("bias", bias, s.bias_len())?;
     }
     im2col(b, &g, x.raw(), None, work.col.raw())?;
-    matmul(b, work.variant, &gemm_w_col(&g), w.raw(), work.col.raw(), y.raw())?;
-    bias_act(b, g.n, g.co, g.plane(), y.raw(), bias.map(|b| b.raw()), act, w.raw())
+    matmul(
+        b,
+        work.variant,
+        &gemm_w_col(&g),
+        w.raw(),
+        work.col.raw(),
+        y.raw(),
+    )?;
+    bias_act(
+        b,
+        g.n,
+        g.co,
+        g.plane(),
+        y.raw(),
+        bias.map(|b| b.raw()),
+        act,
+        w.raw(),
+    )
 }
 
 /// Record the conv2d backward. `dy` is the gradient wrt the (activated) output; with
@@ -342,14 +396,35 @@ pub fn conv2d_backward(
     to_channel_major(b, g.n, g.co, g.plane(), dy.raw(), mask, work.tr.raw())?;
     if let Some(db) = grads.db {
         check_len("db", db, s.bias_len())?;
-        let rows = RowLayout { rows: g.co, len: g.np(), seg: g.np(), seg_stride: 0, row_stride: g.np() };
-        row_sums(b, &rows, work.tr.raw(), None, db.raw(), grads.accumulate, work)?;
+        let rows = RowLayout {
+            rows: g.co,
+            len: g.np(),
+            seg: g.np(),
+            seg_stride: 0,
+            row_stride: g.np(),
+        };
+        row_sums(
+            b,
+            &rows,
+            work.tr.raw(),
+            None,
+            db.raw(),
+            grads.accumulate,
+            work,
+        )?;
     }
     im2col(b, &g, x.raw(), None, work.col.raw())?;
     weight_grad(b, &g, grads.dw.raw(), grads.accumulate, work)?;
     if let Some(dx) = grads.dx {
         check_len("dx", dx, s.in_len())?;
-        matmul(b, work.variant, &gemm_wt(&g, Layout::ChannelMajor), w.raw(), work.tr.raw(), work.col.raw())?;
+        matmul(
+            b,
+            work.variant,
+            &gemm_wt(&g, Layout::ChannelMajor),
+            w.raw(),
+            work.tr.raw(),
+            work.col.raw(),
+        )?;
         col2im(b, &g, work.col.raw(), None, Activation::None, dx.raw())?;
     }
     Ok(())
@@ -368,14 +443,24 @@ pub fn conv_transpose2d_forward(
     work: &ConvWork,
 ) -> Result<(), GpuError> {
     let g = s.geom();
-    work.check(ScratchLens { col: g.ck() * g.np(), ..Default::default() })?;
+    work.check(ScratchLens {
+        col: g.ck() * g.np(),
+        ..Default::default()
+    })?;
     check_len("x", x, s.in_len())?;
     check_len("w", w, s.weight_len())?;
     check_len("y", y, s.out_len())?;
     if let Some(bias) = bias {
         check_len("bias", bias, s.bias_len())?;
     }
-    matmul(b, work.variant, &gemm_wt(&g, Layout::Nchw), w.raw(), x.raw(), work.col.raw())?;
+    matmul(
+        b,
+        work.variant,
+        &gemm_wt(&g, Layout::Nchw),
+        w.raw(),
+        x.raw(),
+        work.col.raw(),
+    )?;
     col2im(b, &g, work.col.raw(), bias.map(|b| b.raw()), act, y.raw())
 }
 
@@ -406,14 +491,27 @@ pub fn conv_transpose2d_backward(
         check_len("db", db, s.bias_len())?;
         // Our output channels are the convolution's input channels, NCHW.
         let plane = g.h * g.w;
-        let rows = RowLayout { rows: g.ci, len: g.n * plane, seg: plane, seg_stride: g.ci * plane, row_stride: plane };
+        let rows = RowLayout {
+            rows: g.ci,
+            len: g.n * plane,
+            seg: plane,
+            seg_stride: g.ci * plane,
+            row_stride: plane,
+        };
         row_sums(b, &rows, dy.raw(), mask, db.raw(), grads.accumulate, work)?;
     }
     // The convolution's input is our (masked) dy, its output gradient is our x.
     im2col(b, &g, dy.raw(), mask, work.col.raw())?;
     if let Some(dx) = grads.dx {
         check_len("dx", dx, s.in_len())?;
-        matmul(b, work.variant, &gemm_w_col(&g), w.raw(), work.col.raw(), dx.raw())?;
+        matmul(
+            b,
+            work.variant,
+            &gemm_w_col(&g),
+            w.raw(),
+            work.col.raw(),
+            dx.raw(),
+        )?;
     }
     to_channel_major(b, g.n, g.co, g.plane(), x.raw(), None, work.tr.raw())?;
     weight_grad(b, &g, grads.dw.raw(), grads.accumulate, work)
@@ -453,35 +551,104 @@ fn gemm_w_col(g: &Geom) -> MatmulParams {
 /// col (ci·k·k × n·ho·wo) = Wᵀ · t, t the output-side tensor in `layout`.
 fn gemm_wt(g: &Geom, layout: Layout) -> MatmulParams {
     let (ck, plane, np) = (g.ck() as u32, g.plane() as u32, g.np() as u32);
-    let base = MatmulParams { m: ck, k: g.co as u32, a_rs: 1, a_cs: ck, b_cs: 1, c_rs: np, ..Default::default() };
+    let base = MatmulParams {
+        m: ck,
+        k: g.co as u32,
+        a_rs: 1,
+        a_cs: ck,
+        b_cs: 1,
+        c_rs: np,
+        ..Default::default()
+    };
     match layout {
         // One product over the whole batch: wide n keeps every tile full.
-        Layout::ChannelMajor => MatmulParams { n: np, batch: 1, b_rs: np, ..base },
-        Layout::Nchw => MatmulParams { n: plane, batch: g.n as u32, b_rs: plane, b_bs: g.co as u32 * plane, c_bs: plane, ..base },
+        Layout::ChannelMajor => MatmulParams {
+            n: np,
+            batch: 1,
+            b_rs: np,
+            ..base
+        },
+        Layout::Nchw => MatmulParams {
+            n: plane,
+            batch: g.n as u32,
+            b_rs: plane,
+            b_bs: g.co as u32 * plane,
+            c_bs: plane,
+            ..base
+        },
     }
 }
 
 /// dW (co × ci·k·k) = tr (co × n·ho·wo) · colᵀ, split along the reduction into parts
 /// summed afterwards (or written straight to dw when one part suffices).
-fn weight_grad(b: &mut Batch, g: &Geom, dw: &wgpu::Buffer, acc: bool, work: &ConvWork) -> Result<(), GpuError> {
+fn weight_grad(
+    b: &mut Batch,
+    g: &Geom,
+    dw: &wgpu::Buffer,
+    acc: bool,
+    work: &ConvWork,
+) -> Result<(), GpuError> {
     let (ck, np, co) = (g.ck() as u32, g.np() as u32, g.co as u32);
     let sk = g.split_k();
-    let one = MatmulParams { m: co, n: ck, k: np, batch: 1, a_rs: np, a_cs: 1, b_rs: 1, b_cs: np, c_rs: ck, ..Default::default() };
+    let one = MatmulParams {
+        m: co,
+        n: ck,
+        k: np,
+        batch: 1,
+        a_rs: np,
+        a_cs: 1,
+        b_rs: 1,
+        b_cs: np,
+        c_rs: ck,
+        ..Default::default()
+    };
     if sk.parts == 1 {
         let p = one.with_beta(if acc { 1.0 } else { 0.0 });
         return matmul(b, work.variant, &p, work.tr.raw(), work.col.raw(), dw);
     }
     let (len, elems) = (sk.len as u32, co * ck);
     let full = np / len;
-    let split = MatmulParams { k: len, batch: full, a_bs: len, b_bs: len, c_bs: elems, ..one };
-    matmul(b, work.variant, &split, work.tr.raw(), work.col.raw(), work.part.raw())?;
+    let split = MatmulParams {
+        k: len,
+        batch: full,
+        a_bs: len,
+        b_bs: len,
+        c_bs: elems,
+        ..one
+    };
+    matmul(
+        b,
+        work.variant,
+        &split,
+        work.tr.raw(),
+        work.col.raw(),
+        work.part.raw(),
+    )?;
     let rest = np - full * len;
     if rest > 0 {
         let off = full * len;
-        let tail = MatmulParams { k: rest, a_off: off, b_off: off, c_off: full * elems, ..one };
-        matmul(b, work.variant, &tail, work.tr.raw(), work.col.raw(), work.part.raw())?;
+        let tail = MatmulParams {
+            k: rest,
+            a_off: off,
+            b_off: off,
+            c_off: full * elems,
+            ..one
+        };
+        matmul(
+            b,
+            work.variant,
+            &tail,
+            work.tr.raw(),
+            work.col.raw(),
+            work.part.raw(),
+        )?;
     }
-    let p = ConvParams { total: elems, rows: sk.parts as u32, flag: acc as u32, ..Default::default() };
+    let p = ConvParams {
+        total: elems,
+        rows: sk.parts as u32,
+        flag: acc as u32,
+        ..Default::default()
+    };
     launch_1d(b, "sum_slices", &p, work.part.raw(), work.part.raw(), dw)
 }
 
@@ -543,11 +710,25 @@ fn launch_1d(
     if p.total == 0 {
         return Ok(());
     }
-    b.dispatch(Kernel::new("conv2d", entry), p, &[src, aux, dst], grid(p.total.div_ceil(WG)))
+    b.dispatch(
+        Kernel::new("conv2d", entry),
+        p,
+        &[src, aux, dst],
+        grid(p.total.div_ceil(WG)),
+    )
 }
 
-fn im2col(b: &mut Batch, g: &Geom, x: &wgpu::Buffer, mask: Option<&wgpu::Buffer>, col: &wgpu::Buffer) -> Result<(), GpuError> {
-    let p = ConvParams { act: mask.is_some() as u32, ..geom_params(g, g.ck() * g.np()) };
+fn im2col(
+    b: &mut Batch,
+    g: &Geom,
+    x: &wgpu::Buffer,
+    mask: Option<&wgpu::Buffer>,
+    col: &wgpu::Buffer,
+) -> Result<(), GpuError> {
+    let p = ConvParams {
+        act: mask.is_some() as u32,
+        ..geom_params(g, g.ck() * g.np())
+    };
     launch_1d(b, "im2col", &p, x, mask.unwrap_or(x), col)
 }
 
@@ -559,7 +740,11 @@ fn col2im(
     act: Activation,
     out: &wgpu::Buffer,
 ) -> Result<(), GpuError> {
-    let p = ConvParams { act: act.code(), flag: bias.is_some() as u32, ..geom_params(g, g.n * g.ci * g.h * g.w) };
+    let p = ConvParams {
+        act: act.code(),
+        flag: bias.is_some() as u32,
+        ..geom_params(g, g.n * g.ci * g.h * g.w)
+    };
     launch_1d(b, "col2im", &p, col, bias.unwrap_or(col), out)
 }
 
@@ -650,13 +835,35 @@ fn row_sums(
     let kernel = Kernel::new("conv2d", "row_sum");
     let aux = mask.unwrap_or(src);
     if nchunk == 1 {
-        let p = ConvParams { flag: acc as u32, ..first };
+        let p = ConvParams {
+            flag: acc as u32,
+            ..first
+        };
         return b.dispatch(kernel, &p, &[src, aux, out], [1, l.rows as u32, 1]);
     }
-    b.dispatch(kernel, &first, &[src, aux, work.part.raw()], [nchunk as u32, l.rows as u32, 1])?;
+    b.dispatch(
+        kernel,
+        &first,
+        &[src, aux, work.part.raw()],
+        [nchunk as u32, l.rows as u32, 1],
+    )?;
     let n = nchunk as u32;
-    let second = ConvParams { rows: l.rows as u32, len: n, seg: n, row_stride: n, chunk: n, nchunk: 1, flag: acc as u32, ..Default::default() };
-    b.dispatch(kernel, &second, &[work.part.raw(), work.part.raw(), out], [1, l.rows as u32, 1])
+    let second = ConvParams {
+        rows: l.rows as u32,
+        len: n,
+        seg: n,
+        row_stride: n,
+        chunk: n,
+        nchunk: 1,
+        flag: acc as u32,
+        ..Default::default()
+    };
+    b.dispatch(
+        kernel,
+        &second,
+        &[work.part.raw(), work.part.raw(), out],
+        [1, l.rows as u32, 1],
+    )
 }
 
 // ---- benchmark shapes ----
@@ -736,16 +943,38 @@ impl ConvLayer {
     ) -> Result<(), GpuError> {
         match self {
             ConvLayer::Conv(s) => conv2d_backward(b, s, act, x, w, y, dy, grads, work),
-            ConvLayer::Transpose(s) => conv_transpose2d_backward(b, s, act, x, w, y, dy, grads, work),
+            ConvLayer::Transpose(s) => {
+                conv_transpose2d_backward(b, s, act, x, w, y, dy, grads, work)
+            }
         }
     }
 }
 
 /// The VAE's six convolution layers (MODELS.md §2) at `batch`: (name, layer, forward flops).
 pub fn bench_shapes(batch: usize) -> Vec<(String, ConvLayer, f64)> {
-    let conv = |c_in, h, c_out| ConvLayer::Conv(Conv2dShape { n: batch, c_in, h, w: h, c_out, k: 4, stride: 2, pad: 1 });
+    let conv = |c_in, h, c_out| {
+        ConvLayer::Conv(Conv2dShape {
+            n: batch,
+            c_in,
+            h,
+            w: h,
+            c_out,
+            k: 4,
+            stride: 2,
+            pad: 1,
+        })
+    };
     let convt = |c_in, h, c_out| {
-        ConvLayer::Transpose(ConvTranspose2dShape { n: batch, c_in, h, w: h, c_out, k: 4, stride: 2, pad: 1 })
+        ConvLayer::Transpose(ConvTranspose2dShape {
+            n: batch,
+            c_in,
+            h,
+            w: h,
+            c_out,
+            k: 4,
+            stride: 2,
+            pad: 1,
+        })
     };
     [
         ("conv2d 1→32 64×64", conv(1, 64, 32)),
@@ -763,7 +992,13 @@ pub fn bench_shapes(batch: usize) -> Vec<(String, ConvLayer, f64)> {
 // ---- CPU references (f64, direct definitions, independent of the GPU formulation) ----
 
 /// y = act(conv2d(x, w) + bias), PyTorch semantics.
-pub fn conv2d_ref(s: &Conv2dShape, act: Activation, x: &[f64], w: &[f64], bias: Option<&[f64]>) -> Vec<f64> {
+pub fn conv2d_ref(
+    s: &Conv2dShape,
+    act: Activation,
+    x: &[f64],
+    w: &[f64],
+    bias: Option<&[f64]>,
+) -> Vec<f64> {
     let (ho, wo, k) = (s.ho(), s.wo(), s.k);
     let mut y = vec![0.0; s.out_len()];
     for n in 0..s.n {
@@ -779,7 +1014,8 @@ pub fn conv2d_ref(s: &Conv2dShape, act: Activation, x: &[f64], w: &[f64], bias: 
                                 if ih < 0 || iw < 0 || ih >= s.h as isize || iw >= s.w as isize {
                                     continue;
                                 }
-                                let xi = ((n * s.c_in + ci) * s.h + ih as usize) * s.w + iw as usize;
+                                let xi =
+                                    ((n * s.c_in + ci) * s.h + ih as usize) * s.w + iw as usize;
                                 acc += x[xi] * w[((co * s.c_in + ci) * k + kh) * k + kw];
                             }
                         }
@@ -793,7 +1029,12 @@ pub fn conv2d_ref(s: &Conv2dShape, act: Activation, x: &[f64], w: &[f64], bias: 
 }
 
 /// (dx, dw, db) of conv2d given dy wrt the pre-activation output (see [`relu_backward_ref`]).
-pub fn conv2d_backward_ref(s: &Conv2dShape, x: &[f64], w: &[f64], dy: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn conv2d_backward_ref(
+    s: &Conv2dShape,
+    x: &[f64],
+    w: &[f64],
+    dy: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (ho, wo, k) = (s.ho(), s.wo(), s.k);
     let mut dx = vec![0.0; s.in_len()];
     let mut dw = vec![0.0; s.weight_len()];
@@ -812,7 +1053,8 @@ pub fn conv2d_backward_ref(s: &Conv2dShape, x: &[f64], w: &[f64], dy: &[f64]) ->
                                 if ih < 0 || iw < 0 || ih >= s.h as isize || iw >= s.w as isize {
                                     continue;
                                 }
-                                let xi = ((n * s.c_in + ci) * s.h + ih as usize) * s.w + iw as usize;
+                                let xi =
+                                    ((n * s.c_in + ci) * s.h + ih as usize) * s.w + iw as usize;
                                 let wi = ((co * s.c_in + ci) * k + kh) * k + kw;
                                 dx[xi] += g * w[wi];
                                 dw[wi] += g * x[xi];
@@ -839,14 +1081,17 @@ pub fn conv_transpose2d_ref(
     for n in 0..s.n {
         for co in 0..s.c_out {
             let b = bias.map_or(0.0, |b| b[co]);
-            y[(n * s.c_out + co) * ho * wo..][..ho * wo].iter_mut().for_each(|v| *v = b);
+            y[(n * s.c_out + co) * ho * wo..][..ho * wo]
+                .iter_mut()
+                .for_each(|v| *v = b);
         }
         for ci in 0..s.c_in {
             for ih in 0..s.h {
                 for iw in 0..s.w {
                     let xv = x[((n * s.c_in + ci) * s.h + ih) * s.w + iw];
                     for (co, kh, kw, oh, ow) in transpose_taps(s, ih, iw) {
-                        y[((n * s.c_out + co) * ho + oh) * wo + ow] += xv * w[((ci * s.c_out + co) * k + kh) * k + kw];
+                        y[((n * s.c_out + co) * ho + oh) * wo + ow] +=
+                            xv * w[((ci * s.c_out + co) * k + kh) * k + kw];
                     }
                 }
             }
@@ -869,7 +1114,9 @@ pub fn conv_transpose2d_backward_ref(
     let mut db = vec![0.0; s.c_out];
     for n in 0..s.n {
         for co in 0..s.c_out {
-            db[co] += dy[(n * s.c_out + co) * ho * wo..][..ho * wo].iter().sum::<f64>();
+            db[co] += dy[(n * s.c_out + co) * ho * wo..][..ho * wo]
+                .iter()
+                .sum::<f64>();
         }
         for ci in 0..s.c_in {
             for ih in 0..s.h {
@@ -889,7 +1136,11 @@ pub fn conv_transpose2d_backward_ref(
 }
 
 /// (co, kh, kw, oh, ow) for every output an input pixel (ih, iw) reaches.
-fn transpose_taps(s: &ConvTranspose2dShape, ih: usize, iw: usize) -> Vec<(usize, usize, usize, usize, usize)> {
+fn transpose_taps(
+    s: &ConvTranspose2dShape,
+    ih: usize,
+    iw: usize,
+) -> Vec<(usize, usize, usize, usize, usize)> {
     let (ho, wo) = (s.ho() as isize, s.wo() as isize);
     let mut v = Vec::new();
     for co in 0..s.c_out {
@@ -917,6 +1168,10 @@ fn apply_act_ref(act: Activation, v: f64) -> f64 {
 pub fn relu_backward_ref(act: Activation, y: &[f64], dy: &[f64]) -> Vec<f64> {
     match act {
         Activation::None => dy.to_vec(),
-        Activation::Relu => y.iter().zip(dy).map(|(&y, &g)| if y > 0.0 { g } else { 0.0 }).collect(),
+        Activation::Relu => y
+            .iter()
+            .zip(dy)
+            .map(|(&y, &g)| if y > 0.0 { g } else { 0.0 })
+            .collect(),
     }
 }
