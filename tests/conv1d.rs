@@ -10,6 +10,8 @@ use gpu_nids::nn::conv1d::transpose::{self, ConvT1dShape};
 use gpu_nids::nn::conv1d::{self, act_backward_ref, act_ref, Act, Conv1dShape, ConvScratch};
 use gpu_nids::nn::matmul::MatmulVariant;
 
+/// Argument order as PyTorch's constructor, for readable shape lists.
+#[allow(clippy::too_many_arguments)]
 fn conv(
     n: usize,
     c_in: usize,
@@ -32,6 +34,7 @@ fn conv(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn convt(
     n: usize,
     c_in: usize,
@@ -300,12 +303,16 @@ fn activation_backward_matches_reference() {
     }
 }
 
+/// (x, w, bias) → y, and (x, w, dz) → (dx, dw, db), over f64.
+type LayerFn<'a> = &'a dyn Fn(&[f64], &[f64], &[f64]) -> Vec<f64>;
+type LayerGrad<'a> = &'a dyn Fn(&[f64], &[f64], &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>);
+
 /// f = Σ r ⊙ act(layer(x, w, b)) for a fixed random r; analytic gradient = the reference
 /// backward of act_backward_ref(r). Sigmoid and identity (ReLU's kink is not smooth).
 fn fd_layer(
     what: &str,
-    fwd: &dyn Fn(&[f64], &[f64], &[f64]) -> Vec<f64>,
-    bwd: &dyn Fn(&[f64], &[f64], &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>),
+    fwd: LayerFn,
+    bwd: LayerGrad,
     act: Act,
     lens: (usize, usize, usize, usize),
 ) {

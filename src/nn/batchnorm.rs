@@ -342,10 +342,10 @@ pub fn backward_ref(
     let xhat = |i: usize| (x[i] - mean[(i / s.l) % s.c]) * inv[(i / s.l) % s.c];
     let mut dgamma = vec![0.0; s.c];
     let mut dbeta = vec![0.0; s.c];
-    for i in 0..s.len() {
+    for (i, &g) in dy.iter().enumerate().take(s.len()) {
         let c = (i / s.l) % s.c;
-        dgamma[c] += dy[i] * xhat(i);
-        dbeta[c] += dy[i];
+        dgamma[c] += g * xhat(i);
+        dbeta[c] += g;
     }
     let dx = (0..s.len())
         .map(|i| {
