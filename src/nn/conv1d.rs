@@ -331,7 +331,7 @@ fn batch_sum(
 }
 
 /// dz = dy · act'(y) over `len` elements, y the activated output the forward wrote.
-/// Not needed (and not to be called) for `Act::None`, where dz = dy.
+/// Unneeded for `Act::None` (dz = dy there; it then copies).
 pub fn act_backward(
     b: &mut Batch,
     act: Act,
