@@ -10,16 +10,58 @@ use gpu_nids::nn::conv1d::transpose::{self, ConvT1dShape};
 use gpu_nids::nn::conv1d::{self, act_backward_ref, act_ref, Act, Conv1dShape, ConvScratch};
 use gpu_nids::nn::matmul::MatmulVariant;
 
-fn conv(n: usize, c_in: usize, l: usize, c_out: usize, k: usize, stride: usize, pad: usize, act: Act) -> Conv1dShape {
-    Conv1dShape { n, c_in, l, c_out, k, stride, pad, act }
+/// Argument order as PyTorch's constructor, for readable shape lists.
+#[allow(clippy::too_many_arguments)]
+fn conv(
+    n: usize,
+    c_in: usize,
+    l: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    act: Act,
+) -> Conv1dShape {
+    Conv1dShape {
+        n,
+        c_in,
+        l,
+        c_out,
+        k,
+        stride,
+        pad,
+        act,
+    }
 }
 
-fn convt(n: usize, c_in: usize, l: usize, c_out: usize, k: usize, stride: usize, pad: usize, out_pad: usize, act: Act) -> ConvT1dShape {
-    ConvT1dShape { n, c_in, l, c_out, k, stride, pad, out_pad, act }
+#[allow(clippy::too_many_arguments)]
+fn convt(
+    n: usize,
+    c_in: usize,
+    l: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    out_pad: usize,
+    act: Act,
+) -> ConvT1dShape {
+    ConvT1dShape {
+        n,
+        c_in,
+        l,
+        c_out,
+        k,
+        stride,
+        pad,
+        out_pad,
+        act,
+    }
 }
 
 /// Batch 1, odd lengths and channel counts, DOC-IDS's k6 s1 p5 and the baseline's k6 s2,
-/// stride > kernel, a single output position.
+/// stride > kernel, a single output position, more than 64 channels (a second
+/// matmul tile).
 fn conv_shapes() -> Vec<Conv1dShape> {
     vec![
         conv(1, 1, 20, 4, 6, 1, 5, Act::Relu),
@@ -28,6 +70,8 @@ fn conv_shapes() -> Vec<Conv1dShape> {
         conv(2, 4, 9, 7, 2, 3, 2, Act::None),
         conv(1, 2, 6, 3, 6, 1, 0, Act::Relu),
         conv(2, 33, 11, 65, 3, 1, 1, Act::None),
+        // n·l_out > 256: every lane of the bias-gradient reduction holds data.
+        conv(3, 1, 100, 2, 6, 1, 5, Act::Relu),
     ]
 }
 
@@ -38,6 +82,7 @@ fn convt_shapes() -> Vec<ConvT1dShape> {
         convt(3, 2, 5, 3, 3, 1, 1, 0, Act::None),
         convt(2, 3, 4, 5, 2, 3, 1, 2, Act::None),
         convt(1, 33, 6, 65, 4, 2, 2, 1, Act::None),
+        convt(2, 2, 70, 3, 6, 2, 0, 0, Act::Relu),
     ]
 }
 
@@ -96,7 +141,12 @@ fn upload(i: &Inputs, out_len: usize) -> Bufs {
 
 fn read(b: &Bufs) -> Outputs {
     let g = gpu();
-    Outputs { y: g.read(&b.y).unwrap(), dx: g.read(&b.dx).unwrap(), dw: g.read(&b.dw).unwrap(), db: g.read(&b.db).unwrap() }
+    Outputs {
+        y: g.read(&b.y).unwrap(),
+        dx: g.read(&b.dx).unwrap(),
+        dw: g.read(&b.dw).unwrap(),
+        db: g.read(&b.db).unwrap(),
+    }
 }
 
 /// Forward and all three gradients recorded in one batch sharing one scratch, as a
@@ -106,7 +156,10 @@ fn run_conv(s: &Conv1dShape, i: &Inputs, acc: bool, mm: MatmulVariant) -> Output
     let bufs = upload(i, s.out_len());
     let scratch = ConvScratch::new(g, s.col_len(), s.part_len()).unwrap();
     let mut b = g.batch();
-    conv1d::forward(&mut b, s, &bufs.x, &bufs.w, &bufs.bias, &bufs.y, &scratch, mm).unwrap();
+    conv1d::forward(
+        &mut b, s, &bufs.x, &bufs.w, &bufs.bias, &bufs.y, &scratch, mm,
+    )
+    .unwrap();
     conv1d::backward_input(&mut b, s, &bufs.w, &bufs.dz, &bufs.dx, &scratch, mm).unwrap();
     conv1d::backward_weight(&mut b, s, &bufs.x, &bufs.dz, &bufs.dw, acc, &scratch, mm).unwrap();
     conv1d::backward_bias(&mut b, s, &bufs.dz, &bufs.db, acc).unwrap();
@@ -119,7 +172,10 @@ fn run_convt(s: &ConvT1dShape, i: &Inputs, acc: bool, mm: MatmulVariant) -> Outp
     let bufs = upload(i, s.out_len());
     let scratch = ConvScratch::new(g, s.col_len(), s.part_len()).unwrap();
     let mut b = g.batch();
-    transpose::forward(&mut b, s, &bufs.x, &bufs.w, &bufs.bias, &bufs.y, &scratch, mm).unwrap();
+    transpose::forward(
+        &mut b, s, &bufs.x, &bufs.w, &bufs.bias, &bufs.y, &scratch, mm,
+    )
+    .unwrap();
     transpose::backward_input(&mut b, s, &bufs.w, &bufs.dz, &bufs.dx, &scratch, mm).unwrap();
     transpose::backward_weight(&mut b, s, &bufs.x, &bufs.dz, &bufs.dw, acc, &scratch, mm).unwrap();
     transpose::backward_bias(&mut b, s, &bufs.dz, &bufs.db, acc).unwrap();
@@ -129,28 +185,61 @@ fn run_convt(s: &ConvT1dShape, i: &Inputs, acc: bool, mm: MatmulVariant) -> Outp
 
 /// want + (acc ? init : 0)
 fn plus(want: &[f64], init: &[f32], acc: bool) -> Vec<f32> {
-    want.iter().zip(init).map(|(&w, &i)| (w + if acc { i as f64 } else { 0.0 }) as f32).collect()
+    want.iter()
+        .zip(init)
+        .map(|(&w, &i)| (w + if acc { i as f64 } else { 0.0 }) as f32)
+        .collect()
 }
 
-fn compare(what: &str, got: &Outputs, i: &Inputs, want: (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>), acc: bool) {
+fn compare(
+    what: &str,
+    got: &Outputs,
+    i: &Inputs,
+    want: (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>),
+    acc: bool,
+) {
     let (y, dx, dw, db) = want;
     assert_close(&format!("{what} y"), &got.y, &to_f32(&y), 1e-4, 1e-5);
     assert_close(&format!("{what} dx"), &got.dx, &to_f32(&dx), 1e-4, 1e-5);
-    assert_close(&format!("{what} dw"), &got.dw, &plus(&dw, &i.dw0, acc), 1e-4, 1e-5);
-    assert_close(&format!("{what} db"), &got.db, &plus(&db, &i.db0, acc), 1e-4, 1e-5);
+    assert_close(
+        &format!("{what} dw"),
+        &got.dw,
+        &plus(&dw, &i.dw0, acc),
+        1e-4,
+        1e-5,
+    );
+    assert_close(
+        &format!("{what} db"),
+        &got.db,
+        &plus(&db, &i.db0, acc),
+        1e-4,
+        1e-5,
+    );
 }
 
 #[test]
 fn conv1d_forward_and_backward_match_reference() {
     for (si, s) in conv_shapes().iter().enumerate() {
-        let i = inputs(s.in_len(), s.weight_len(), s.bias_len(), s.out_len(), 10 * si as u64);
+        let i = inputs(
+            s.in_len(),
+            s.weight_len(),
+            s.bias_len(),
+            s.out_len(),
+            10 * si as u64,
+        );
         let (x, w, bias, dz) = (to_f64(&i.x), to_f64(&i.w), to_f64(&i.bias), to_f64(&i.dz));
         let y = conv1d::forward_ref(s, &x, &w, &bias);
         let (dx, dw, db) = conv1d::backward_ref(s, &x, &w, &dz);
         for mm in MatmulVariant::ALL {
             for acc in [false, true] {
                 let got = run_conv(s, &i, acc, mm);
-                compare(&format!("{s:?} {mm:?} acc {acc}"), &got, &i, (y.clone(), dx.clone(), dw.clone(), db.clone()), acc);
+                compare(
+                    &format!("{s:?} {mm:?} acc {acc}"),
+                    &got,
+                    &i,
+                    (y.clone(), dx.clone(), dw.clone(), db.clone()),
+                    acc,
+                );
             }
         }
     }
@@ -159,14 +248,26 @@ fn conv1d_forward_and_backward_match_reference() {
 #[test]
 fn conv_transpose1d_forward_and_backward_match_reference() {
     for (si, s) in convt_shapes().iter().enumerate() {
-        let i = inputs(s.in_len(), s.weight_len(), s.bias_len(), s.out_len(), 100 + 10 * si as u64);
+        let i = inputs(
+            s.in_len(),
+            s.weight_len(),
+            s.bias_len(),
+            s.out_len(),
+            100 + 10 * si as u64,
+        );
         let (x, w, bias, dz) = (to_f64(&i.x), to_f64(&i.w), to_f64(&i.bias), to_f64(&i.dz));
         let y = transpose::forward_ref(s, &x, &w, &bias);
         let (dx, dw, db) = transpose::backward_ref(s, &x, &w, &dz);
         for mm in MatmulVariant::ALL {
             for acc in [false, true] {
                 let got = run_convt(s, &i, acc, mm);
-                compare(&format!("{s:?} {mm:?} acc {acc}"), &got, &i, (y.clone(), dx.clone(), dw.clone(), db.clone()), acc);
+                compare(
+                    &format!("{s:?} {mm:?} acc {acc}"),
+                    &got,
+                    &i,
+                    (y.clone(), dx.clone(), dw.clone(), db.clone()),
+                    acc,
+                );
             }
         }
     }
@@ -178,23 +279,40 @@ fn activation_backward_matches_reference() {
     let n = 1000;
     for act in [Act::None, Act::Relu, Act::Sigmoid] {
         // y as the forward would produce it, with exact zeros for ReLU.
-        let y: Vec<f64> = rand_vec(n, 7).iter().map(|&z| act_ref(act, z as f64)).collect();
+        let y: Vec<f64> = rand_vec(n, 7)
+            .iter()
+            .map(|&z| act_ref(act, z as f64))
+            .collect();
         let dy = rand_vec(n, 8);
-        let (gy, gdy, gdz) = (g.upload(&to_f32(&y)).unwrap(), g.upload(&dy).unwrap(), g.zeros::<f32>(n).unwrap());
+        let (gy, gdy, gdz) = (
+            g.upload(&to_f32(&y)).unwrap(),
+            g.upload(&dy).unwrap(),
+            g.zeros::<f32>(n).unwrap(),
+        );
         let mut b = g.batch();
         conv1d::act_backward(&mut b, act, n, &gy, &gdy, &gdz).unwrap();
         b.submit().unwrap();
         let want = act_backward_ref(act, &to_f64(&to_f32(&y)), &to_f64(&dy));
-        assert_close(&format!("act_backward {act:?}"), &g.read(&gdz).unwrap(), &to_f32(&want), 1e-4, 1e-5);
+        assert_close(
+            &format!("act_backward {act:?}"),
+            &g.read(&gdz).unwrap(),
+            &to_f32(&want),
+            1e-4,
+            1e-5,
+        );
     }
 }
+
+/// (x, w, bias) → y, and (x, w, dz) → (dx, dw, db), over f64.
+type LayerFn<'a> = &'a dyn Fn(&[f64], &[f64], &[f64]) -> Vec<f64>;
+type LayerGrad<'a> = &'a dyn Fn(&[f64], &[f64], &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>);
 
 /// f = Σ r ⊙ act(layer(x, w, b)) for a fixed random r; analytic gradient = the reference
 /// backward of act_backward_ref(r). Sigmoid and identity (ReLU's kink is not smooth).
 fn fd_layer(
     what: &str,
-    fwd: &dyn Fn(&[f64], &[f64], &[f64]) -> Vec<f64>,
-    bwd: &dyn Fn(&[f64], &[f64], &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>),
+    fwd: LayerFn,
+    bwd: LayerGrad,
     act: Act,
     lens: (usize, usize, usize, usize),
 ) {
@@ -203,7 +321,9 @@ fn fd_layer(
     let w = to_f64(&rand_vec(w_len, 22));
     let bias = to_f64(&rand_vec(b_len, 23));
     let r = to_f64(&rand_vec(out_len, 24));
-    let loss = |x: &[f64], w: &[f64], b: &[f64]| fwd(x, w, b).iter().zip(&r).map(|(a, b)| a * b).sum::<f64>();
+    let loss = |x: &[f64], w: &[f64], b: &[f64]| {
+        fwd(x, w, b).iter().zip(&r).map(|(a, b)| a * b).sum::<f64>()
+    };
     let dz = act_backward_ref(act, &fwd(&x, &w, &bias), &r);
     let (dx, dw, db) = bwd(&x, &w, &dz);
     fd_check(&format!("{what} dx"), |v| loss(v, &w, &bias), &x, &dx, 200);
@@ -213,7 +333,11 @@ fn fd_layer(
 
 #[test]
 fn conv1d_reference_gradients_match_finite_differences() {
-    for s in [conv(2, 3, 11, 4, 6, 1, 5, Act::Sigmoid), conv(1, 2, 13, 3, 6, 2, 0, Act::None), conv(2, 2, 7, 3, 2, 3, 2, Act::None)] {
+    for s in [
+        conv(2, 3, 11, 4, 6, 1, 5, Act::Sigmoid),
+        conv(1, 2, 13, 3, 6, 2, 0, Act::None),
+        conv(2, 2, 7, 3, 2, 3, 2, Act::None),
+    ] {
         let lens = (s.in_len(), s.weight_len(), s.bias_len(), s.out_len());
         fd_layer(
             &format!("{s:?}"),
@@ -227,7 +351,11 @@ fn conv1d_reference_gradients_match_finite_differences() {
 
 #[test]
 fn conv_transpose1d_reference_gradients_match_finite_differences() {
-    for s in [convt(2, 3, 6, 2, 6, 2, 0, 0, Act::Sigmoid), convt(1, 2, 5, 3, 3, 1, 1, 0, Act::None), convt(2, 2, 4, 3, 2, 3, 1, 2, Act::None)] {
+    for s in [
+        convt(2, 3, 6, 2, 6, 2, 0, 0, Act::Sigmoid),
+        convt(1, 2, 5, 3, 3, 1, 1, 0, Act::None),
+        convt(2, 2, 4, 3, 2, 3, 1, 2, Act::None),
+    ] {
         let lens = (s.in_len(), s.weight_len(), s.bias_len(), s.out_len());
         fd_layer(
             &format!("{s:?}"),
@@ -241,9 +369,15 @@ fn conv_transpose1d_reference_gradients_match_finite_differences() {
 
 #[test]
 fn model_shapes_have_the_papers_lengths() {
-    let l: Vec<usize> = conv1d::bench_shapes(64).iter().map(|(_, s)| s.l_out()).collect();
+    let l: Vec<usize> = conv1d::bench_shapes(64)
+        .iter()
+        .map(|(_, s)| s.l_out())
+        .collect();
     assert_eq!(l, [325, 167, 158, 77]);
-    let l: Vec<usize> = transpose::bench_shapes(64).iter().map(|(_, s)| s.l_out()).collect();
+    let l: Vec<usize> = transpose::bench_shapes(64)
+        .iter()
+        .map(|(_, s)| s.l_out())
+        .collect();
     assert_eq!(l, [158, 320]);
 }
 
@@ -259,7 +393,9 @@ fn bad_shapes_and_small_buffers_are_errors() {
     let mut b = g.batch();
     assert!(conv1d::forward(&mut b, &s, &x, &w, &bias, &y, &small, MatmulVariant::Reg).is_err());
     let ok = ConvScratch::new(g, s.col_len(), 0).unwrap();
-    assert!(conv1d::backward_weight(&mut b, &s, &x, &y, &w, false, &ok, MatmulVariant::Reg).is_err());
+    assert!(
+        conv1d::backward_weight(&mut b, &s, &x, &y, &w, false, &ok, MatmulVariant::Reg).is_err()
+    );
     let short_y = g.zeros::<f32>(s.out_len() - 1).unwrap();
     assert!(conv1d::forward(&mut b, &s, &x, &w, &bias, &short_y, &ok, MatmulVariant::Reg).is_err());
     let too_long_kernel = conv(1, 1, 3, 1, 6, 1, 1, Act::None);

@@ -30,7 +30,13 @@ pub struct BatchNormShape {
 impl BatchNormShape {
     /// Over (N, C, L), PyTorch's ε and momentum.
     pub fn ncl(n: usize, c: usize, l: usize) -> Self {
-        BatchNormShape { n, c, l, eps: EPS, momentum: MOMENTUM }
+        BatchNormShape {
+            n,
+            c,
+            l,
+            eps: EPS,
+            momentum: MOMENTUM,
+        }
     }
     /// Over (N, F).
     pub fn nf(n: usize, f: usize) -> Self {
@@ -114,7 +120,10 @@ struct BnParams {
 
 fn check_len(what: &str, buf: &Buf<f32>, want: usize) -> Result<(), GpuError> {
     if buf.len() < want {
-        return Err(GpuError::Launch(format!("{what}: buffer holds {} elements, needs {want}", buf.len())));
+        return Err(GpuError::Launch(format!(
+            "{what}: buffer holds {} elements, needs {want}",
+            buf.len()
+        )));
     }
     Ok(())
 }
@@ -139,14 +148,24 @@ pub fn train_forward(
     check_len("batch_norm x", x, s.len())?;
     check_len("batch_norm y", y, s.len())?;
     check_len("batch_norm saved", saved, s.saved_len())?;
-    for (what, buf) in [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)] {
+    for (what, buf) in [
+        ("gamma", gamma),
+        ("beta", beta),
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+    ] {
         check_len(what, buf, s.c)?;
     }
     let mut p = s.params();
     p.update_running = update_running as u32;
     // dy is unused by this entry: bind x (read-only) there.
     let bufs = [x, x, gamma, beta, y, saved, running_mean, running_var];
-    b.run(Kernel::new(SHADER, "train_forward"), &p, &bufs, s.channel_groups())
+    b.run(
+        Kernel::new(SHADER, "train_forward"),
+        &p,
+        &bufs,
+        s.channel_groups(),
+    )
 }
 
 /// Eval forward with the running statistics.
@@ -164,12 +183,22 @@ pub fn eval_forward(
     s.check()?;
     check_len("batch_norm x", x, s.len())?;
     check_len("batch_norm y", y, s.len())?;
-    for (what, buf) in [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)] {
+    for (what, buf) in [
+        ("gamma", gamma),
+        ("beta", beta),
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+    ] {
         check_len(what, buf, s.c)?;
     }
     // dy and saved are unused by this entry: bind x (read-only) and y (read-write).
     let bufs = [x, x, gamma, beta, y, y, running_mean, running_var];
-    b.run(Kernel::new(SHADER, "eval_forward"), &s.params(), &bufs, grid(s.len().div_ceil(WG) as u32))
+    b.run(
+        Kernel::new(SHADER, "eval_forward"),
+        &s.params(),
+        &bufs,
+        grid(s.len().div_ceil(WG) as u32),
+    )
 }
 
 /// Backward of the training forward: dx (overwritten), dgamma and dbeta (added into
@@ -188,7 +217,11 @@ pub fn backward(
     accumulate: bool,
 ) -> Result<(), GpuError> {
     s.check_train()?;
-    for (what, buf) in [("batch_norm x", x), ("batch_norm dy", dy), ("batch_norm dx", dx)] {
+    for (what, buf) in [
+        ("batch_norm x", x),
+        ("batch_norm dy", dy),
+        ("batch_norm dx", dx),
+    ] {
         check_len(what, buf, s.len())?;
     }
     check_len("batch_norm saved", saved, s.saved_len())?;
@@ -199,7 +232,12 @@ pub fn backward(
     p.accumulate = accumulate as u32;
     // beta is unused by this entry: bind gamma (read-only) there.
     let bufs = [x, dy, gamma, gamma, dx, saved, dgamma, dbeta];
-    b.run(Kernel::new(SHADER, "backward"), &p, &bufs, s.channel_groups())
+    b.run(
+        Kernel::new(SHADER, "backward"),
+        &p,
+        &bufs,
+        s.channel_groups(),
+    )
 }
 
 /// DOC-IDS's four batch-norms (MODELS.md §4, Table 1) at batch `n`.
@@ -236,9 +274,17 @@ pub fn batch_stats_ref(s: &BatchNormShape, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// CPU reference of the training forward: (y, mean, inverse std).
-pub fn train_forward_ref(s: &BatchNormShape, x: &[f64], gamma: &[f64], beta: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn train_forward_ref(
+    s: &BatchNormShape,
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (mean, var) = batch_stats_ref(s, x);
-    let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + s.eps as f64).sqrt()).collect();
+    let inv: Vec<f64> = var
+        .iter()
+        .map(|v| 1.0 / (v + s.eps as f64).sqrt())
+        .collect();
     let y = (0..s.len())
         .map(|i| {
             let c = (i / s.l) % s.c;
@@ -249,17 +295,33 @@ pub fn train_forward_ref(s: &BatchNormShape, x: &[f64], gamma: &[f64], beta: &[f
 }
 
 /// CPU reference of the running-statistics update: (running mean, running var).
-pub fn running_update_ref(s: &BatchNormShape, x: &[f64], rmean: &[f64], rvar: &[f64]) -> (Vec<f64>, Vec<f64>) {
+pub fn running_update_ref(
+    s: &BatchNormShape,
+    x: &[f64],
+    rmean: &[f64],
+    rvar: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
     let (mean, var) = batch_stats_ref(s, x);
     let m = (s.n * s.l) as f64;
     let mo = s.momentum as f64;
-    let rm = (0..s.c).map(|c| (1.0 - mo) * rmean[c] + mo * mean[c]).collect();
-    let rv = (0..s.c).map(|c| (1.0 - mo) * rvar[c] + mo * var[c] * m / (m - 1.0)).collect();
+    let rm = (0..s.c)
+        .map(|c| (1.0 - mo) * rmean[c] + mo * mean[c])
+        .collect();
+    let rv = (0..s.c)
+        .map(|c| (1.0 - mo) * rvar[c] + mo * var[c] * m / (m - 1.0))
+        .collect();
     (rm, rv)
 }
 
 /// CPU reference of the eval forward.
-pub fn eval_forward_ref(s: &BatchNormShape, x: &[f64], gamma: &[f64], beta: &[f64], rmean: &[f64], rvar: &[f64]) -> Vec<f64> {
+pub fn eval_forward_ref(
+    s: &BatchNormShape,
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+    rmean: &[f64],
+    rvar: &[f64],
+) -> Vec<f64> {
     (0..s.len())
         .map(|i| {
             let c = (i / s.l) % s.c;
@@ -269,16 +331,21 @@ pub fn eval_forward_ref(s: &BatchNormShape, x: &[f64], gamma: &[f64], beta: &[f6
 }
 
 /// CPU reference of the training backward: (dx, dgamma, dbeta).
-pub fn backward_ref(s: &BatchNormShape, x: &[f64], gamma: &[f64], dy: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn backward_ref(
+    s: &BatchNormShape,
+    x: &[f64],
+    gamma: &[f64],
+    dy: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (_, mean, inv) = train_forward_ref(s, x, gamma, &vec![0.0; s.c]);
     let m = (s.n * s.l) as f64;
     let xhat = |i: usize| (x[i] - mean[(i / s.l) % s.c]) * inv[(i / s.l) % s.c];
     let mut dgamma = vec![0.0; s.c];
     let mut dbeta = vec![0.0; s.c];
-    for i in 0..s.len() {
+    for (i, &g) in dy.iter().enumerate().take(s.len()) {
         let c = (i / s.l) % s.c;
-        dgamma[c] += dy[i] * xhat(i);
-        dbeta[c] += dy[i];
+        dgamma[c] += g * xhat(i);
+        dbeta[c] += g;
     }
     let dx = (0..s.len())
         .map(|i| {

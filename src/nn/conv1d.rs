@@ -92,9 +92,21 @@ impl Conv1dShape {
     pub fn check(&self) -> Result<(), GpuError> {
         check_geometry("conv1d", self.n, self.c_in, self.c_out, self.k, self.stride)?;
         if self.l + 2 * self.pad < self.k {
-            return Err(bad(format!("conv1d: kernel {} longer than padded input {}", self.k, self.l + 2 * self.pad)));
+            return Err(bad(format!(
+                "conv1d: kernel {} longer than padded input {}",
+                self.k,
+                self.l + 2 * self.pad
+            )));
         }
-        check_u32("conv1d", &[self.in_len(), self.out_len(), self.col_len(), self.part_len()])
+        check_u32(
+            "conv1d",
+            &[
+                self.in_len(),
+                self.out_len(),
+                self.col_len(),
+                self.part_len(),
+            ],
+        )
     }
 }
 
@@ -107,7 +119,10 @@ pub struct ConvScratch {
 
 impl ConvScratch {
     pub fn new(gpu: &Gpu, col_len: usize, part_len: usize) -> Result<Self, GpuError> {
-        Ok(ConvScratch { col: gpu.zeros(col_len)?, part: gpu.zeros(part_len)? })
+        Ok(ConvScratch {
+            col: gpu.zeros(col_len)?,
+            part: gpu.zeros(part_len)?,
+        })
     }
     fn need(&self, col: usize, part: usize) -> Result<(), GpuError> {
         if self.col.len() < col || self.part.len() < part {
@@ -125,9 +140,18 @@ fn bad(msg: String) -> GpuError {
     GpuError::Launch(msg)
 }
 
-fn check_geometry(what: &str, n: usize, c_in: usize, c_out: usize, k: usize, stride: usize) -> Result<(), GpuError> {
+fn check_geometry(
+    what: &str,
+    n: usize,
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+) -> Result<(), GpuError> {
     if n == 0 || c_in == 0 || c_out == 0 || k == 0 || stride == 0 {
-        return Err(bad(format!("{what}: n, channels, kernel and stride must be ≥ 1")));
+        return Err(bad(format!(
+            "{what}: n, channels, kernel and stride must be ≥ 1"
+        )));
     }
     Ok(())
 }
@@ -141,7 +165,10 @@ fn check_u32(what: &str, lens: &[usize]) -> Result<(), GpuError> {
 
 fn check_len(what: &str, buf: &Buf<f32>, want: usize) -> Result<(), GpuError> {
     if buf.len() < want {
-        return Err(bad(format!("{what}: buffer holds {} elements, needs {want}", buf.len())));
+        return Err(bad(format!(
+            "{what}: buffer holds {} elements, needs {want}",
+            buf.len()
+        )));
     }
     Ok(())
 }
@@ -200,44 +227,138 @@ fn im2col(b: &mut Batch, g: Geom, image: &Buf<f32>, col: &Buf<f32>) -> Result<()
     let total = g.n * g.c * g.k * g.lc;
     let p = g.params(total);
     // `aux` is unused here; bind the (read-only) source there too.
-    b.run(Kernel::new(SHADER, "im2col"), &p, &[image, image, col], elementwise_groups(total))
+    b.run(
+        Kernel::new(SHADER, "im2col"),
+        &p,
+        &[image, image, col],
+        elementwise_groups(total),
+    )
 }
 
-fn col2im(b: &mut Batch, g: Geom, col: &Buf<f32>, bias: Option<&Buf<f32>>, act: Act, image: &Buf<f32>) -> Result<(), GpuError> {
+fn col2im(
+    b: &mut Batch,
+    g: Geom,
+    col: &Buf<f32>,
+    bias: Option<&Buf<f32>>,
+    act: Act,
+    image: &Buf<f32>,
+) -> Result<(), GpuError> {
     let total = g.n * g.c * g.l;
     let mut p = g.params(total);
     p.act = act.code();
     p.has_bias = bias.is_some() as u32;
-    b.run(Kernel::new(SHADER, "col2im"), &p, &[col, bias.unwrap_or(col), image], elementwise_groups(total))
+    b.run(
+        Kernel::new(SHADER, "col2im"),
+        &p,
+        &[col, bias.unwrap_or(col), image],
+        elementwise_groups(total),
+    )
 }
 
-fn bias_act(b: &mut Batch, n: usize, c: usize, l: usize, bias: &Buf<f32>, act: Act, y: &Buf<f32>) -> Result<(), GpuError> {
+fn bias_act(
+    b: &mut Batch,
+    n: usize,
+    c: usize,
+    l: usize,
+    bias: &Buf<f32>,
+    act: Act,
+    y: &Buf<f32>,
+) -> Result<(), GpuError> {
     let total = n * c * l;
-    let p = ColParams { n: n as u32, c: c as u32, l: l as u32, act: act.code(), total: total as u32, has_bias: 1, ..Default::default() };
-    b.run(Kernel::new(SHADER, "bias_act"), &p, &[bias, bias, y], elementwise_groups(total))
+    let p = ColParams {
+        n: n as u32,
+        c: c as u32,
+        l: l as u32,
+        act: act.code(),
+        total: total as u32,
+        has_bias: 1,
+        ..Default::default()
+    };
+    b.run(
+        Kernel::new(SHADER, "bias_act"),
+        &p,
+        &[bias, bias, y],
+        elementwise_groups(total),
+    )
 }
 
 /// db[c] (+)= Σ over n, l of dz[n, c, l]: one workgroup per channel.
-fn channel_sum(b: &mut Batch, n: usize, c: usize, l: usize, dz: &Buf<f32>, db: &Buf<f32>, accumulate: bool) -> Result<(), GpuError> {
-    let p = ColParams { n: n as u32, c: c as u32, l: l as u32, accumulate: accumulate as u32, ..Default::default() };
-    b.run(Kernel::new(SHADER, "channel_sum"), &p, &[dz, dz, db], grid(c as u32))
+fn channel_sum(
+    b: &mut Batch,
+    n: usize,
+    c: usize,
+    l: usize,
+    dz: &Buf<f32>,
+    db: &Buf<f32>,
+    accumulate: bool,
+) -> Result<(), GpuError> {
+    let p = ColParams {
+        n: n as u32,
+        c: c as u32,
+        l: l as u32,
+        accumulate: accumulate as u32,
+        ..Default::default()
+    };
+    b.run(
+        Kernel::new(SHADER, "channel_sum"),
+        &p,
+        &[dz, dz, db],
+        grid(c as u32),
+    )
 }
 
 /// dw (+)= Σ_r part[r·total ..][..total].
-fn batch_sum(b: &mut Batch, rows: usize, total: usize, part: &Buf<f32>, dw: &Buf<f32>, accumulate: bool) -> Result<(), GpuError> {
-    let p = ColParams { rows: rows as u32, total: total as u32, accumulate: accumulate as u32, ..Default::default() };
-    b.run(Kernel::new(SHADER, "batch_sum"), &p, &[part, part, dw], elementwise_groups(total))
+fn batch_sum(
+    b: &mut Batch,
+    rows: usize,
+    total: usize,
+    part: &Buf<f32>,
+    dw: &Buf<f32>,
+    accumulate: bool,
+) -> Result<(), GpuError> {
+    let p = ColParams {
+        rows: rows as u32,
+        total: total as u32,
+        accumulate: accumulate as u32,
+        ..Default::default()
+    };
+    b.run(
+        Kernel::new(SHADER, "batch_sum"),
+        &p,
+        &[part, part, dw],
+        elementwise_groups(total),
+    )
 }
 
 /// dz = dy · act'(y) over `len` elements, y the activated output the forward wrote.
-/// Not needed (and not to be called) for `Act::None`, where dz = dy.
-pub fn act_backward(b: &mut Batch, act: Act, len: usize, y: &Buf<f32>, dy: &Buf<f32>, dz: &Buf<f32>) -> Result<(), GpuError> {
-    for (what, buf) in [("act_backward y", y), ("act_backward dy", dy), ("act_backward dz", dz)] {
+/// Unneeded for `Act::None` (dz = dy there; it then copies).
+pub fn act_backward(
+    b: &mut Batch,
+    act: Act,
+    len: usize,
+    y: &Buf<f32>,
+    dy: &Buf<f32>,
+    dz: &Buf<f32>,
+) -> Result<(), GpuError> {
+    for (what, buf) in [
+        ("act_backward y", y),
+        ("act_backward dy", dy),
+        ("act_backward dz", dz),
+    ] {
         check_len(what, buf, len)?;
     }
     check_u32("act_backward", &[len])?;
-    let p = ColParams { act: act.code(), total: len as u32, ..Default::default() };
-    b.run(Kernel::new(SHADER, "act_backward"), &p, &[dy, y, dz], elementwise_groups(len))
+    let p = ColParams {
+        act: act.code(),
+        total: len as u32,
+        ..Default::default()
+    };
+    b.run(
+        Kernel::new(SHADER, "act_backward"),
+        &p,
+        &[dy, y, dz],
+        elementwise_groups(len),
+    )
 }
 
 /// Per-sample product C[n] = A[n]·B[n] where each operand is described by
@@ -274,7 +395,15 @@ fn bmm(
 
 impl Conv1dShape {
     fn geom(&self) -> Geom {
-        Geom { n: self.n, c: self.c_in, l: self.l, lc: self.l_out(), k: self.k, stride: self.stride, pad: self.pad }
+        Geom {
+            n: self.n,
+            c: self.c_in,
+            l: self.l,
+            lc: self.l_out(),
+            k: self.k,
+            stride: self.stride,
+            pad: self.pad,
+        }
     }
 }
 
@@ -300,7 +429,15 @@ pub fn forward(
     let (lo, ck) = (s.l_out(), s.c_in * s.k);
     im2col(b, s.geom(), x, &scratch.col)?;
     // y[n] = W [c_out, ck] · col[n] [ck, lo]
-    bmm(b, mm, (s.c_out, lo, ck, s.n), (w, ck, 1, 0), (&scratch.col, lo, 1, ck * lo), (y, lo, s.c_out * lo), 0.0)?;
+    bmm(
+        b,
+        mm,
+        (s.c_out, lo, ck, s.n),
+        (w, ck, 1, 0),
+        (&scratch.col, lo, 1, ck * lo),
+        (y, lo, s.c_out * lo),
+        0.0,
+    )?;
     bias_act(b, s.n, s.c_out, lo, bias, s.act, y)
 }
 
@@ -323,7 +460,15 @@ pub fn backward_input(
     check_len("conv1d dx", dx, s.in_len())?;
     let (lo, ck) = (s.l_out(), s.c_in * s.k);
     // dcol[n] [ck, lo] = Wᵀ · dz[n]
-    bmm(b, mm, (ck, lo, s.c_out, s.n), (w, 1, ck, 0), (dz, lo, 1, s.c_out * lo), (&scratch.col, lo, ck * lo), 0.0)?;
+    bmm(
+        b,
+        mm,
+        (ck, lo, s.c_out, s.n),
+        (w, 1, ck, 0),
+        (dz, lo, 1, s.c_out * lo),
+        (&scratch.col, lo, ck * lo),
+        0.0,
+    )?;
     col2im(b, s.geom(), &scratch.col, None, Act::None, dx)
 }
 
@@ -353,12 +498,26 @@ pub fn backward_weight(
         let beta = if accumulate { 1.0 } else { 0.0 };
         return bmm(b, mm, (s.c_out, ck, lo, 1), a, bcol, (dw, ck, 0), beta);
     }
-    bmm(b, mm, (s.c_out, ck, lo, s.n), a, bcol, (&scratch.part, ck, s.weight_len()), 0.0)?;
+    bmm(
+        b,
+        mm,
+        (s.c_out, ck, lo, s.n),
+        a,
+        bcol,
+        (&scratch.part, ck, s.weight_len()),
+        0.0,
+    )?;
     batch_sum(b, s.n, s.weight_len(), &scratch.part, dw, accumulate)
 }
 
 /// db (+)= Σ over n, l of dz.
-pub fn backward_bias(b: &mut Batch, s: &Conv1dShape, dz: &Buf<f32>, db: &Buf<f32>, accumulate: bool) -> Result<(), GpuError> {
+pub fn backward_bias(
+    b: &mut Batch,
+    s: &Conv1dShape,
+    dz: &Buf<f32>,
+    db: &Buf<f32>,
+    accumulate: bool,
+) -> Result<(), GpuError> {
     s.check()?;
     check_len("conv1d dz", dz, s.out_len())?;
     check_len("conv1d db", db, s.bias_len())?;
@@ -415,18 +574,43 @@ pub mod transpose {
             2.0 * self.in_len() as f64 * (self.c_out * self.k) as f64
         }
         pub fn check(&self) -> Result<(), GpuError> {
-            check_geometry("conv_transpose1d", self.n, self.c_in, self.c_out, self.k, self.stride)?;
+            check_geometry(
+                "conv_transpose1d",
+                self.n,
+                self.c_in,
+                self.c_out,
+                self.k,
+                self.stride,
+            )?;
             if self.l == 0 || self.out_pad >= self.stride {
-                return Err(bad("conv_transpose1d: need l ≥ 1 and out_pad < stride".into()));
+                return Err(bad(
+                    "conv_transpose1d: need l ≥ 1 and out_pad < stride".into()
+                ));
             }
             if (self.l - 1) * self.stride + self.k + self.out_pad <= 2 * self.pad {
                 return Err(bad("conv_transpose1d: padding leaves no output".into()));
             }
-            check_u32("conv_transpose1d", &[self.in_len(), self.out_len(), self.col_len(), self.part_len()])
+            check_u32(
+                "conv_transpose1d",
+                &[
+                    self.in_len(),
+                    self.out_len(),
+                    self.col_len(),
+                    self.part_len(),
+                ],
+            )
         }
         /// The output is the image, the input length the col length.
         fn geom(&self) -> Geom {
-            Geom { n: self.n, c: self.c_out, l: self.l_out(), lc: self.l, k: self.k, stride: self.stride, pad: self.pad }
+            Geom {
+                n: self.n,
+                c: self.c_out,
+                l: self.l_out(),
+                lc: self.l,
+                k: self.k,
+                stride: self.stride,
+                pad: self.pad,
+            }
         }
     }
 
@@ -451,7 +635,15 @@ pub mod transpose {
         check_len("conv_transpose1d y", y, s.out_len())?;
         let (l, ok) = (s.l, s.c_out * s.k);
         // col[n] [ok, l] = Wᵀ (W as [c_in, ok]) · x[n] [c_in, l]
-        bmm(b, mm, (ok, l, s.c_in, s.n), (w, 1, ok, 0), (x, l, 1, s.c_in * l), (&scratch.col, l, ok * l), 0.0)?;
+        bmm(
+            b,
+            mm,
+            (ok, l, s.c_in, s.n),
+            (w, 1, ok, 0),
+            (x, l, 1, s.c_in * l),
+            (&scratch.col, l, ok * l),
+            0.0,
+        )?;
         col2im(b, s.geom(), &scratch.col, Some(bias), s.act, y)
     }
 
@@ -473,7 +665,15 @@ pub mod transpose {
         check_len("conv_transpose1d dx", dx, s.in_len())?;
         let (l, ok) = (s.l, s.c_out * s.k);
         im2col(b, s.geom(), dz, &scratch.col)?;
-        bmm(b, mm, (s.c_in, l, ok, s.n), (w, ok, 1, 0), (&scratch.col, l, 1, ok * l), (dx, l, s.c_in * l), 0.0)
+        bmm(
+            b,
+            mm,
+            (s.c_in, l, ok, s.n),
+            (w, ok, 1, 0),
+            (&scratch.col, l, 1, ok * l),
+            (dx, l, s.c_in * l),
+            0.0,
+        )
     }
 
     /// dw (+)= Σ_n x[n] · im2col(dz[n])ᵀ. Uses `scratch.col` and `scratch.part`.
@@ -501,12 +701,26 @@ pub mod transpose {
             let beta = if accumulate { 1.0 } else { 0.0 };
             return bmm(b, mm, (s.c_in, ok, l, 1), a, bcol, (dw, ok, 0), beta);
         }
-        bmm(b, mm, (s.c_in, ok, l, s.n), a, bcol, (&scratch.part, ok, s.weight_len()), 0.0)?;
+        bmm(
+            b,
+            mm,
+            (s.c_in, ok, l, s.n),
+            a,
+            bcol,
+            (&scratch.part, ok, s.weight_len()),
+            0.0,
+        )?;
         batch_sum(b, s.n, s.weight_len(), &scratch.part, dw, accumulate)
     }
 
     /// db (+)= Σ over n, l of dz.
-    pub fn backward_bias(b: &mut Batch, s: &ConvT1dShape, dz: &Buf<f32>, db: &Buf<f32>, accumulate: bool) -> Result<(), GpuError> {
+    pub fn backward_bias(
+        b: &mut Batch,
+        s: &ConvT1dShape,
+        dz: &Buf<f32>,
+        db: &Buf<f32>,
+        accumulate: bool,
+    ) -> Result<(), GpuError> {
         s.check()?;
         check_len("conv_transpose1d dz", dz, s.out_len())?;
         check_len("conv_transpose1d db", db, s.bias_len())?;
@@ -515,10 +729,26 @@ pub mod transpose {
 
     /// The 1D-Conv AE baseline's decoder (MODELS.md §4) at batch `n`.
     pub fn bench_shapes(n: usize) -> Vec<(&'static str, ConvT1dShape)> {
-        let t = |c_in, l, c_out, act| ConvT1dShape { n, c_in, l, c_out, k: 6, stride: 2, pad: 0, out_pad: 0, act };
+        let t = |c_in, l, c_out, act| ConvT1dShape {
+            n,
+            c_in,
+            l,
+            c_out,
+            k: 6,
+            stride: 2,
+            pad: 0,
+            out_pad: 0,
+            act,
+        };
         vec![
-            ("convae.dec1 convT 64→32 k6 s2 (77→158)", t(64, 77, 32, Act::Relu)),
-            ("convae.dec2 convT 32→1 k6 s2 (158→320)", t(32, 158, 1, Act::Sigmoid)),
+            (
+                "convae.dec1 convT 64→32 k6 s2 (77→158)",
+                t(64, 77, 32, Act::Relu),
+            ),
+            (
+                "convae.dec2 convT 32→1 k6 s2 (158→320)",
+                t(32, 158, 1, Act::Sigmoid),
+            ),
         ]
     }
 
@@ -539,7 +769,8 @@ pub mod transpose {
                         for kk in 0..s.k {
                             let j = (i * s.stride + kk) as isize - s.pad as isize;
                             if j >= 0 && (j as usize) < lo {
-                                y[(n * s.c_out + co) * lo + j as usize] += xv * w[(ci * s.c_out + co) * s.k + kk];
+                                y[(n * s.c_out + co) * lo + j as usize] +=
+                                    xv * w[(ci * s.c_out + co) * s.k + kk];
                             }
                         }
                     }
@@ -551,7 +782,12 @@ pub mod transpose {
 
     /// CPU reference (f64) of the gradients (dx, dw, db) from dz, the gradient wrt the
     /// pre-activation output.
-    pub fn backward_ref(s: &ConvT1dShape, x: &[f64], w: &[f64], dz: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    pub fn backward_ref(
+        s: &ConvT1dShape,
+        x: &[f64],
+        w: &[f64],
+        dz: &[f64],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let lo = s.l_out();
         let mut dx = vec![0.0; s.in_len()];
         let mut dw = vec![0.0; s.weight_len()];
@@ -586,10 +822,22 @@ pub mod transpose {
 /// The DOC-IDS feature extractor's convolutions (MODELS.md §4, Table 1) and the 1D-Conv
 /// AE baseline's encoder, at batch `n`; see [`transpose::bench_shapes`] for its decoder.
 pub fn bench_shapes(n: usize) -> Vec<(&'static str, Conv1dShape)> {
-    let c = |c_in, l, c_out, stride, pad| Conv1dShape { n, c_in, l, c_out, k: 6, stride, pad, act: Act::Relu };
+    let c = |c_in, l, c_out, stride, pad| Conv1dShape {
+        n,
+        c_in,
+        l,
+        c_out,
+        k: 6,
+        stride,
+        pad,
+        act: Act::Relu,
+    };
     vec![
         ("doc-ids.conv1 1→32 k6 s1 p5 (320→325)", c(1, 320, 32, 1, 5)),
-        ("doc-ids.conv2 32→64 k6 s1 p5 (162→167)", c(32, 162, 64, 1, 5)),
+        (
+            "doc-ids.conv2 32→64 k6 s1 p5 (162→167)",
+            c(32, 162, 64, 1, 5),
+        ),
         ("convae.enc1 1→32 k6 s2 (320→158)", c(1, 320, 32, 2, 0)),
         ("convae.enc2 32→64 k6 s2 (158→77)", c(32, 158, 64, 2, 0)),
     ]
@@ -610,7 +858,13 @@ pub fn act_backward_ref(act: Act, y: &[f64], dy: &[f64]) -> Vec<f64> {
         .zip(dy)
         .map(|(&y, &g)| match act {
             Act::None => g,
-            Act::Relu => if y > 0.0 { g } else { 0.0 },
+            Act::Relu => {
+                if y > 0.0 {
+                    g
+                } else {
+                    0.0
+                }
+            }
             Act::Sigmoid => g * y * (1.0 - y),
         })
         .collect()
@@ -628,7 +882,8 @@ pub fn forward_ref(s: &Conv1dShape, x: &[f64], w: &[f64], bias: &[f64]) -> Vec<f
                     for kk in 0..s.k {
                         let i = (j * s.stride + kk) as isize - s.pad as isize;
                         if i >= 0 && (i as usize) < s.l {
-                            acc += w[(co * s.c_in + ci) * s.k + kk] * x[(n * s.c_in + ci) * s.l + i as usize];
+                            acc += w[(co * s.c_in + ci) * s.k + kk]
+                                * x[(n * s.c_in + ci) * s.l + i as usize];
                         }
                     }
                 }
@@ -641,7 +896,12 @@ pub fn forward_ref(s: &Conv1dShape, x: &[f64], w: &[f64], bias: &[f64]) -> Vec<f
 
 /// CPU reference (f64) of the gradients (dx, dw, db) from dz, the gradient wrt the
 /// pre-activation output.
-pub fn backward_ref(s: &Conv1dShape, x: &[f64], w: &[f64], dz: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn backward_ref(
+    s: &Conv1dShape,
+    x: &[f64],
+    w: &[f64],
+    dz: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let lo = s.l_out();
     let mut dx = vec![0.0; s.in_len()];
     let mut dw = vec![0.0; s.weight_len()];

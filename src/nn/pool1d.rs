@@ -23,7 +23,13 @@ pub struct Pool1dShape {
 impl Pool1dShape {
     /// DOC-IDS's `MaxPool1d(2)`: window 2, step 2.
     pub fn k2(n: usize, c: usize, l: usize) -> Self {
-        Pool1dShape { n, c, l, k: 2, stride: 2 }
+        Pool1dShape {
+            n,
+            c,
+            l,
+            k: 2,
+            stride: 2,
+        }
     }
     /// floor((l − k) / stride) + 1, as PyTorch's default (ceil_mode = false).
     pub fn l_out(&self) -> usize {
@@ -44,7 +50,9 @@ impl Pool1dShape {
             return Err(GpuError::Launch(format!("max_pool1d: bad shape {self:?}")));
         }
         if self.in_len() > u32::MAX as usize {
-            return Err(GpuError::Launch("max_pool1d: input exceeds 2³² elements".into()));
+            return Err(GpuError::Launch(
+                "max_pool1d: input exceeds 2³² elements".into(),
+            ));
         }
         Ok(())
     }
@@ -76,31 +84,56 @@ struct PoolParams {
 
 fn check_len<T>(what: &str, buf: &Buf<T>, want: usize) -> Result<(), GpuError> {
     if buf.len() < want {
-        return Err(GpuError::Launch(format!("{what}: buffer holds {} elements, needs {want}", buf.len())));
+        return Err(GpuError::Launch(format!(
+            "{what}: buffer holds {} elements, needs {want}",
+            buf.len()
+        )));
     }
     Ok(())
 }
 
 /// y [n, c, l_out] = max over each window of x [n, c, l]; arg [n, c, l_out] = the
 /// winner's position within its row (first maximum on ties).
-pub fn max_forward(b: &mut Batch, s: &Pool1dShape, x: &Buf<f32>, y: &Buf<f32>, arg: &Buf<u32>) -> Result<(), GpuError> {
+pub fn max_forward(
+    b: &mut Batch,
+    s: &Pool1dShape,
+    x: &Buf<f32>,
+    y: &Buf<f32>,
+    arg: &Buf<u32>,
+) -> Result<(), GpuError> {
     s.check()?;
     check_len("max_pool1d x", x, s.in_len())?;
     check_len("max_pool1d y", y, s.out_len())?;
     check_len("max_pool1d arg", arg, s.arg_len())?;
     let total = s.out_len();
-    b.dispatch(Kernel::new(SHADER, "max_forward"), &s.params(total), &[x.raw(), y.raw(), arg.raw()], grid(total.div_ceil(WG) as u32))
+    b.dispatch(
+        Kernel::new(SHADER, "max_forward"),
+        &s.params(total),
+        &[x.raw(), y.raw(), arg.raw()],
+        grid(total.div_ceil(WG) as u32),
+    )
 }
 
 /// dx [n, c, l] (overwritten) = dy routed to the saved argmax positions; positions that
 /// won no window (including a tail the windows do not cover) get 0.
-pub fn max_backward(b: &mut Batch, s: &Pool1dShape, dy: &Buf<f32>, arg: &Buf<u32>, dx: &Buf<f32>) -> Result<(), GpuError> {
+pub fn max_backward(
+    b: &mut Batch,
+    s: &Pool1dShape,
+    dy: &Buf<f32>,
+    arg: &Buf<u32>,
+    dx: &Buf<f32>,
+) -> Result<(), GpuError> {
     s.check()?;
     check_len("max_pool1d dy", dy, s.out_len())?;
     check_len("max_pool1d arg", arg, s.arg_len())?;
     check_len("max_pool1d dx", dx, s.in_len())?;
     let total = s.in_len();
-    b.dispatch(Kernel::new(SHADER, "max_backward"), &s.params(total), &[dy.raw(), dx.raw(), arg.raw()], grid(total.div_ceil(WG) as u32))
+    b.dispatch(
+        Kernel::new(SHADER, "max_backward"),
+        &s.params(total),
+        &[dy.raw(), dx.raw(), arg.raw()],
+        grid(total.div_ceil(WG) as u32),
+    )
 }
 
 /// DOC-IDS's two pools (MODELS.md §4, Table 1) at batch `n`.
