@@ -4,6 +4,7 @@ pub mod dataset;
 pub mod ingest;
 pub mod nn;
 pub mod train;
+pub mod bench;
 pub mod checkpoint;
 pub mod commands;
 pub mod data;

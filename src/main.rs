@@ -51,6 +51,8 @@ enum BenchCommand {
     // [ingest] bench subcommands are added below this line.
     /// Ingest throughput (images, flows) against tcpdump on one capture; --gen-flood writes a flood capture.
     Ingest(gpu_nids::ingest::cli::BenchIngestArgs),
+    /// Training throughput (samples/s) on synthetic data; --profile adds per-kernel GPU time.
+    Train(gpu_nids::bench::BenchTrainArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -61,6 +63,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ingest(a) => gpu_nids::ingest::cli::run_ingest(&a),
         Command::Inspect(a) => gpu_nids::ingest::cli::run_inspect(&a),
         Command::Bench(BenchCommand::Ingest(a)) => gpu_nids::ingest::cli::run_bench_ingest(&a),
+        Command::Bench(BenchCommand::Train(a)) => gpu_nids::bench::bench_train(&a),
         Command::Train(TrainCommand::Vae(a)) => commands::train_vae(&a),
         Command::Score(a) => commands::score(&a),
         Command::Eval(a) => commands::eval(&a),

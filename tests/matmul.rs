@@ -3,7 +3,7 @@
 
 mod common;
 use common::{assert_close, gpu, rand_vec};
-use gpu_nids::nn::matmul::{matmul_host, matmul_ref, MatmulParams, MatmulVariant, Trans};
+use gpu_nids::nn::matmul::{matmul_host, matmul_ref, select, MatmulParams, MatmulVariant, Trans};
 
 const SIZES: [(usize, usize, usize); 8] = [
     (1, 1, 1),
@@ -79,4 +79,28 @@ fn params_size_mismatch_is_an_error_not_a_panic() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("12 bytes on the host but 64"), "{err}");
+}
+
+/// The vec4 forms of the register-blocked kernel: B·C rows as vec4 (A·B with widths a
+/// multiple of 4, including widths that are not a multiple of the 8-column block) and
+/// the k-contiguous dot-product form (A·Bᵀ with k a multiple of 4).
+#[test]
+fn vec4_forms_are_selected_and_correct() {
+    let cases = [
+        (Trans::None, 1, 4, 1, "mm_v4"),
+        (Trans::None, 7, 12, 5, "mm_v4"),
+        (Trans::None, 33, 132, 65, "mm_v4"),
+        (Trans::A, 9, 20, 3, "mm_v4"),
+        (Trans::B, 1, 1, 4, "mm_nt"),
+        (Trans::B, 7, 5, 12, "mm_nt"),
+        (Trans::B, 65, 33, 132, "mm_nt"),
+        (Trans::B, 7, 5, 13, "mm_reg"),
+        (Trans::None, 7, 13, 5, "mm_reg"),
+    ];
+    for (t, m, n, k, want) in cases {
+        let p = MatmulParams::dense(m, n, k, t);
+        assert_eq!(select(MatmulVariant::Reg, &p).0.entry, want, "{t:?} {m}x{n}x{k}");
+        check(MatmulVariant::Reg, t, m, n, k, 0.0);
+        check(MatmulVariant::Reg, t, m, n, k, 1.0);
+    }
 }

@@ -114,6 +114,30 @@ impl MatmulVariant {
     }
 }
 
+/// True when B and C allow the vec4 kernel (see shaders/matmul_v4.wgsl).
+pub fn vec4_ok(p: &MatmulParams) -> bool {
+    p.b_cs == 1 && [p.n, p.b_rs, p.b_bs, p.b_off, p.c_rs, p.c_bs, p.c_off].iter().all(|v| v % 4 == 0)
+}
+
+/// True when both operands are contiguous along k (see shaders/matmul_nt.wgsl).
+pub fn nt_ok(p: &MatmulParams) -> bool {
+    p.a_cs == 1 && p.b_rs == 1 && [p.k, p.a_rs, p.a_bs, p.a_off, p.b_cs, p.b_bs, p.b_off].iter().all(|v| v % 4 == 0)
+}
+
+/// The kernel and workgroup grid that compute `p` with `variant`: the register-blocked
+/// shape switches to its vec4 forms when the operands' layout allows.
+pub fn select(variant: MatmulVariant, p: &MatmulParams) -> (Kernel, [u32; 3]) {
+    if variant == MatmulVariant::Reg && std::env::var_os("GPU_NIDS_NO_VEC4").is_none() {
+        if vec4_ok(p) {
+            return (Kernel::new("matmul_v4", "mm_v4"), variant.groups(p));
+        }
+        if nt_ok(p) {
+            return (Kernel::new("matmul_nt", "mm_nt"), [p.n.div_ceil(32), p.m.div_ceil(32), p.batch]);
+        }
+    }
+    (variant.kernel(), variant.groups(p))
+}
+
 /// Record C = A·B (+ beta·C) with the strides in `p`.
 pub fn matmul(
     batch: &mut Batch,
@@ -126,7 +150,8 @@ pub fn matmul(
     if p.m == 0 || p.n == 0 || p.batch == 0 {
         return Ok(());
     }
-    batch.dispatch(variant.kernel(), p, &[a, b, c], variant.groups(p))
+    let (kernel, groups) = select(variant, p);
+    batch.dispatch(kernel, p, &[a, b, c], groups)
 }
 
 /// CPU reference in f64: same strides, same semantics.
