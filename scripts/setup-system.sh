@@ -5,9 +5,9 @@
 _need=()
 # A Vulkan loader plus at least one driver (ICD); Mesa's lavapipe is the software one.
 if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then _need+=(libvulkan1); fi
-if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; then
-  _need+=(mesa-vulkan-drivers)
-fi
+_icd=no
+for _f in /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json; do [ -e "$_f" ] && _icd=yes; done
+[ "$_icd" = yes ] || _need+=(mesa-vulkan-drivers)
 # libpcap for live capture (`detect -i`).
 if ! ldconfig -p 2>/dev/null | grep -q 'libpcap\.so'; then _need+=(libpcap-dev); fi
 if [ ${#_need[@]} -gt 0 ]; then
@@ -18,7 +18,7 @@ if [ ${#_need[@]} -gt 0 ]; then
     $_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${_need[@]}" >&2 ||
     { echo "setup: could not install ${_need[*]}; install them and retry" >&2; return 1 2>/dev/null || exit 1; }
 fi
-unset _need _sudo
+unset _need _sudo _icd _f
 
 # Mesa wants a private runtime dir; without one it prints warnings on every start.
 if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then

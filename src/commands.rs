@@ -125,7 +125,11 @@ pub struct TrainVaeArgs {
 }
 
 pub fn train_vae(a: &TrainVaeArgs) -> Result<()> {
-    let d = TrainOptions::default();
+    // The defaults are the paper's setting; the preset pins it explicitly so a run stays
+    // the paper's even if the defaults change.
+    let d = match a.preset {
+        Some(Preset::Paper) | None => TrainOptions { epochs: 60, batch: 64, lr: 1e-3, ..TrainOptions::default() },
+    };
     let opts = TrainOptions {
         epochs: a.epochs.unwrap_or(d.epochs),
         batch: a.batch.unwrap_or(d.batch),
@@ -179,8 +183,8 @@ pub fn load_vae(gpu: &crate::gpu::Gpu, path: &std::path::Path) -> Result<LoadedV
 }
 
 fn score_all(gpu: &crate::gpu::Gpu, m: &LoadedVae, data: &Loaded) -> Result<Vec<f64>> {
-    let run = VaeRun::new(gpu, 256, false)?;
     let idx: Vec<usize> = (0..data.set.labels.len()).collect();
+    let run = train::score_run(gpu, idx.len())?;
     train::score_indices(gpu, &m.model, &run, &data.set, &idx)
 }
 

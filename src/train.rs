@@ -154,6 +154,12 @@ pub struct TrainOutcome {
     pub val_scores: Vec<f64>,
 }
 
+/// A scoring run sized for `n` samples: the forward pass always computes a whole
+/// micro-batch, so a small set should not pay for a large one.
+pub fn score_run(gpu: &Gpu, n: usize) -> Result<VaeRun> {
+    Ok(VaeRun::new(gpu, n.clamp(1, 256), false)?)
+}
+
 /// Score samples `idx` of `data` with a model (Σ|x − x̂|, x̂ decoded from μ).
 pub fn score_indices(gpu: &Gpu, model: &Vae, run: &VaeRun, data: &dyn Samples, idx: &[usize]) -> Result<Vec<f64>> {
     let mut out = Vec::with_capacity(idx.len());
@@ -281,9 +287,8 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
         state.epoch = epoch;
         // The threshold is refitted at the end; intermediate checkpoints carry none.
         if state.epoch == opts.epochs {
-            let score_run = VaeRun::new(gpu, opts.batch.max(64), false)?;
             let fit_on = if val_idx.is_empty() { &train_idx } else { &val_idx };
-            val_scores = score_indices(gpu, &model, &score_run, data, fit_on)?;
+            val_scores = score_indices(gpu, &model, &score_run(gpu, fit_on.len())?, data, fit_on)?;
             thr = Some(threshold::fit(&val_scores, opts.alert_fpr));
         }
         checkpoint(gpu, &model, &adam, &state, thr.as_ref(), sample_opts)?.save(out)?;
@@ -292,9 +297,8 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
         Some(t) => t,
         None => {
             // Resumed at or past the last epoch: fit from the saved model.
-            let score_run = VaeRun::new(gpu, opts.batch.max(64), false)?;
             let fit_on = if val_idx.is_empty() { &train_idx } else { &val_idx };
-            val_scores = score_indices(gpu, &model, &score_run, data, fit_on)?;
+            val_scores = score_indices(gpu, &model, &score_run(gpu, fit_on.len())?, data, fit_on)?;
             let t = threshold::fit(&val_scores, opts.alert_fpr);
             checkpoint(gpu, &model, &adam, &state, Some(&t), sample_opts)?.save(out)?;
             t
