@@ -459,6 +459,7 @@ TAIL_MS=$((TEST_S * 1000 * 4 / 100)); ((TAIL_MS < 3000)) && TAIL_MS=3000
 SLOT_MS=$(((TEST_S * 1000 - LEAD_MS - TAIL_MS) / NA))
 D=$((SLOT_MS * 65 / 100 / 1000)); ((D < 4)) && D=4; ((D > 60)) && D=60
 GRACE_MS=1500     # after the tool ends: let final FIN/RST exchanges finish
+MAX_GRACE_MS=6000
 
 # ---------------------------------------------------------------- run
 T_CAPTURE=$(now_ms)
@@ -492,7 +493,16 @@ for ((a = 0; a < NA; a++)); do
     # Anything the tool left behind in its namespace is stopped before the
     # window closes.
     pids=$(ip netns pids "$NSP-$ans"); [[ -n $pids ]] && kill -KILL $pids 2>/dev/null || true
+    # Grace: at least GRACE_MS, then until the attacker has no TCP
+    # connection left but TIME-WAIT (victims answer late, e.g. vsftpd's
+    # delayed "530 Login incorrect"), at most MAX_GRACE_MS.
     nap "$(secs "$GRACE_MS")"
+    g=$(now_ms)
+    while (($(now_ms) - g < MAX_GRACE_MS - GRACE_MS)) &&
+        ip netns exec "$NSP-$ans" ss -Htan state connected exclude time-wait 2>/dev/null | grep -q .; do
+        nap 0.2
+    done
+    nap 0.3
     e=$(now_ms)
     WINDOWS+=("$name|$s|$e|$cmd")
 done
@@ -549,7 +559,7 @@ NOTE=$OUT/NOTE.md
     echo "Made by \`$PROG${ARGS_ORIG:+ $ARGS_ORIG}\` on $(date -u -d @$((T_BEGIN / 1000)) +%Y-%m-%dT%H:%M:%SZ)"
     echo "($(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r), $(nproc) CPUs)."
     echo "Seed $SEED; benign-only capture ${TRAIN_S} s, test capture ${TEST_S} s; attack slot $((SLOT_MS / 1000)) s,"
-    echo "each attack at most ${D} s plus ${GRACE_MS} ms grace; snap length $SNAP bytes; link type Ethernet."
+    echo "each attack at most ${D} s, then ${GRACE_MS}-${MAX_GRACE_MS} ms grace until its connections are closed; snap length $SNAP bytes; link type Ethernet."
     echo
     echo "Wall time: $(( (T_CAPTURED - T_BEGIN) / 1000 )) s in all to the end of capture"
     echo "(install $(( (T_INSTALLED - T_BEGIN) / 1000 )) s, setup $(( (T_CAPTURE - T_INSTALLED) / 1000 )) s, capture $(( (T_CAPTURED - T_CAPTURE) / 1000 )) s);"
