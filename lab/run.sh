@@ -25,8 +25,9 @@ Usage: lab/run.sh [--quick | --minutes N] [--seed S] [--out DIR]
 
   --quick          about two minutes in all: 45 s benign-only training capture,
                    75 s test capture with eight attack windows (the assets/demo set)
-  --minutes N      total capture time in minutes (1..120, default 10): 40 % benign
-                   training capture, 60 % test capture with the attack windows
+  --minutes N      total capture time in minutes (2..120, default 10): 40 % benign
+                   training capture, 60 % (at least 75 s) test capture with the
+                   attack windows; --quick is --minutes 2
   --seed S         seed for every random choice (client actions, pauses, attack
                    start jitter); integer, default 1
   --out DIR        output directory (default lab/out/run-<UTC time>); gets
@@ -57,12 +58,16 @@ while (($#)); do
     esac
     shift
 done
-[[ $MINUTES =~ ^[0-9]+$ ]] && ((MINUTES >= 1 && MINUTES <= 120)) || { echo "--minutes must be 1..120" >&2; exit 2; }
+[[ $MINUTES =~ ^[0-9]+$ ]] && ((MINUTES >= 2 && MINUTES <= 120)) || { echo "--minutes must be 2..120" >&2; exit 2; }
 [[ $SEED =~ ^[0-9]+$ ]] && ((SEED < 2**31)) || { echo "--seed must be a non-negative integer" >&2; exit 2; }
 [[ $SNAP =~ ^[0-9]+$ ]] && ((SNAP >= 96 && SNAP <= 65535)) || { echo "--snaplen must be 96..65535" >&2; exit 2; }
 ((EUID == 0)) || { echo "run as root (network namespaces, raw sockets, apt-get)" >&2; exit 1; }
 
-if ((QUICK)); then TRAIN_S=45; TEST_S=75; else TRAIN_S=$((MINUTES * 60 * 2 / 5)); TEST_S=$((MINUTES * 60 - TRAIN_S)); fi
+# Test capture: 60 % of the time but at least 75 s (eight attack slots of
+# about 8 s); --quick is --minutes 2 (45 s + 75 s).
+((QUICK)) && MINUTES=2
+TEST_S=$((MINUTES * 60 * 3 / 5)); ((TEST_S < 75)) && TEST_S=75
+TRAIN_S=$((MINUTES * 60 - TEST_S))
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 [[ -n $OUT ]] || OUT=$ROOT_DIR/lab/out/run-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
@@ -468,7 +473,9 @@ start_capture "$OUT/$TRAIN_PCAP"; TRAIN_TCPDUMP=$TCPDUMP_PID
 TRAIN_START_MS=$(now_ms)
 TEST_START_MS=$((TRAIN_START_MS + TRAIN_S * 1000))
 END_MS=$((TEST_START_MS + TEST_S * 1000))
-CLIENT_DEADLINE=$(((END_MS - TAIL_MS / 2) / 1000))
+# Clients are stopped once the capture ends; the deadline is their own
+# bound in case the attacks overrun the schedule.
+CLIENT_DEADLINE=$((END_MS / 1000 + 120))
 for c in "${CLIENTS[@]}"; do
     ip netns exec "$NSP-$c" bash -c 'NAMES=($NAMES_STR); client_loop "$@"' _ "$c" $((SEED * 1000 + ${c#c})) "$CLIENT_DEADLINE" \
         >/dev/null 2>"$TMP/client-$c.err" &
@@ -489,7 +496,9 @@ for ((a = 0; a < NA; a++)); do
     cmd=$(attack_cmd "$name" "$D")
     log "attack $((a + 1))/$NA $name from $(host_ip "$ans"): $cmd"
     s=$(now_ms)
-    (cd "$TMP" && ip netns exec "$NSP-$ans" timeout -k 2 "$D" $cmd >"$TMP/attack-$name.out" 2>&1) || true
+    # In the background + wait, so that INT/TERM are handled at once.
+    (cd "$TMP" && exec ip netns exec "$NSP-$ans" timeout -k 2 "$D" $cmd >"$TMP/attack-$name.out" 2>&1) &
+    wait $! || true
     # Anything the tool left behind in its namespace is stopped before the
     # window closes.
     pids=$(ip netns pids "$NSP-$ans"); [[ -n $pids ]] && kill -KILL $pids 2>/dev/null || true
