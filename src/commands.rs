@@ -297,11 +297,16 @@ pub struct EvalArgs {
     pub gpu: GpuArgs,
 }
 
-/// Group name of a sample for the per-attack table: its capture file, without directories
-/// above the category (e.g. "scan/synscan.pcap").
-fn attack_name(file: &str) -> String {
-    let parts: Vec<&str> = file.rsplit(['/', '\\']).take(2).collect();
-    parts.into_iter().rev().collect::<Vec<_>>().join("/")
+/// Group of a sample for the per-attack table: the attack its label names (a time
+/// window's attack name, or the capture's stem), else its capture file.
+fn attack_name(data: &Loaded, i: usize) -> String {
+    match data.class_of(i) {
+        "" | "benign" => {
+            let parts: Vec<&str> = data.file_of(i).rsplit(['/', '\\']).take(2).collect();
+            parts.into_iter().rev().collect::<Vec<_>>().join("/")
+        }
+        name => name.to_string(),
+    }
 }
 
 pub fn eval(a: &EvalArgs) -> Result<()> {
@@ -328,7 +333,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     if let Some(v) = a.threshold {
         thr.value = v;
     }
-    let groups: Vec<String> = (0..scores.len()).map(|i| attack_name(test.file_of(i))).collect();
+    let groups: Vec<String> = (0..scores.len()).map(|i| attack_name(&test, i)).collect();
     let r = report::build(&format!("vae ({})", a.model.display()), &scores, &labels, &groups, thr, train_scores.as_deref(), serde_json::to_value(&m.spec)?);
     report::write(&a.output, &r, &scores, &labels, &groups)?;
     top_anomalies(&gpu, &m, &test, &scores, a.top, &a.output.join("top_anomalies.png"))?;
