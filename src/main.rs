@@ -53,6 +53,8 @@ enum BenchCommand {
     Ingest(gpu_nids::ingest::cli::BenchIngestArgs),
     /// Training throughput (samples/s) on synthetic data; --profile adds per-kernel GPU time.
     Train(gpu_nids::bench::BenchTrainArgs),
+    /// Every kernel at the models' shapes (forward and backward): ms per call, GFLOP/s or GB/s.
+    Ops(gpu_nids::bench::BenchOpsArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -64,6 +66,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => gpu_nids::ingest::cli::run_inspect(&a),
         Command::Bench(BenchCommand::Ingest(a)) => gpu_nids::ingest::cli::run_bench_ingest(&a),
         Command::Bench(BenchCommand::Train(a)) => gpu_nids::bench::bench_train(&a),
+        Command::Bench(BenchCommand::Ops(a)) => gpu_nids::bench::bench_ops(&a),
         Command::Train(TrainCommand::Vae(a)) => commands::train_vae(&a),
         Command::Score(a) => commands::score(&a),
         Command::Eval(a) => commands::eval(&a),
