@@ -36,7 +36,7 @@ fn have_font() -> bool {
     })
 }
 
-const PALETTE: [RGBColor; 8] = [
+const PALETTE: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -45,6 +45,10 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 128),
+    RGBColor(128, 128, 0),
 ];
 
 fn color(i: usize) -> RGBColor {
@@ -95,6 +99,10 @@ pub fn score_histogram(path: &Path, title: &str, classes: &[(String, Vec<f64>)],
     let (mut lo, mut hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
     if !lo.is_finite() {
         (lo, hi) = (0.0, 1.0);
+    }
+    // Keep the threshold in view even when it lies beyond every score.
+    if let Some(t) = threshold.filter(|t| *t > 0.0 && t.is_finite()) {
+        (lo, hi) = (lo.min(t.log10()), hi.max(t.log10()));
     }
     if hi - lo < 1e-9 {
         hi = lo + 1.0;
@@ -158,11 +166,11 @@ pub fn image_rows(path: &Path, rows: &[Vec<&[f32]>], side: usize, zoom: usize) -
     for (r, row) in rows.iter().enumerate() {
         for (c, img) in row.iter().enumerate() {
             let (x0, y0) = (gap + c * cell, gap + r * cell);
-            for y in 0..side {
-                for x in 0..side {
-                    let v = (img.get(y * side + x).copied().unwrap_or(0.0).clamp(0.0, 1.0) * 255.0) as u8;
-                    let rect = [((x0 + x * zoom) as i32, (y0 + y * zoom) as i32), ((x0 + (x + 1) * zoom) as i32 - 1, (y0 + (y + 1) * zoom) as i32 - 1)];
-                    root.draw(&Rectangle::new(rect, RGBColor(v, v, v).filled()))?;
+            for py in 0..side * zoom {
+                for px in 0..side * zoom {
+                    let v = img.get(py / zoom * side + px / zoom).copied().unwrap_or(0.0);
+                    let v = (v.clamp(0.0, 1.0) * 255.0) as u8;
+                    root.draw_pixel(((x0 + px) as i32, (y0 + py) as i32), &RGBColor(v, v, v))?;
                 }
             }
         }
