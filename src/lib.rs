@@ -9,3 +9,5 @@ pub mod commands;
 pub mod data;
 pub mod eval;
 pub mod util;
+// [detect]
+pub mod detect;

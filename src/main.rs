@@ -36,6 +36,9 @@ enum Command {
     Score(commands::ScoreArgs),
     /// Evaluate a model on labelled test traffic: ROC-AUC, PR-AUC, per-attack table, pictures.
     Eval(commands::EvalArgs),
+    // [detect] subcommand.
+    /// Run trained models over a capture file, stdin or a live interface; alerts as Suricata EVE JSON.
+    Detect(gpu_nids::detect::DetectArgs),
 }
 
 #[derive(Subcommand)]
@@ -51,6 +54,9 @@ enum BenchCommand {
     // [ingest] bench subcommands are added below this line.
     /// Ingest throughput (images, flows) against tcpdump on one capture; --gen-flood writes a flood capture.
     Ingest(gpu_nids::ingest::cli::BenchIngestArgs),
+    // [detect] bench subcommand.
+    /// End-to-end detector throughput (packets/s, samples/s) and alert latency p50/p99 on one capture.
+    Detect(gpu_nids::detect::BenchDetectArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -64,6 +70,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(TrainCommand::Vae(a)) => commands::train_vae(&a),
         Command::Score(a) => commands::score(&a),
         Command::Eval(a) => commands::eval(&a),
+        // [detect] match arms.
+        Command::Detect(a) => gpu_nids::detect::run_detect(&a),
+        Command::Bench(BenchCommand::Detect(a)) => gpu_nids::detect::run_bench_detect(&a),
     }
 }
 
