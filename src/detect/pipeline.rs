@@ -32,6 +32,8 @@ const CHUNK_BYTES: usize = 1 << 20;
 /// not hold packets back.
 const CHUNK_AGE: Duration = Duration::from_millis(1);
 const PACKET_QUEUE: usize = 16;
+/// Below this many buffered bytes the reader may block on its next frame.
+const STARVED: usize = 64 << 10;
 const SAMPLE_QUEUE: usize = 16;
 /// How often the threads look at the stop flag while idle.
 const POLL: Duration = Duration::from_millis(20);
@@ -264,7 +266,12 @@ fn capture_file(
                 std::thread::sleep(due - el);
             }
         }
-        if chunk.due() && !send_chunk(&tx, std::mem::replace(&mut chunk, PacketChunk::new()), c) {
+        // Little left in the reader's buffer: the next frame may wait on a
+        // slow pipe, so what we hold goes on now.
+        let starved = reader.buffered() < STARVED;
+        if (chunk.due() || (starved && !chunk.pkts.is_empty()))
+            && !send_chunk(&tx, std::mem::replace(&mut chunk, PacketChunk::new()), c)
+        {
             return;
         }
     }
@@ -441,6 +448,18 @@ fn build_samples(
                     number: p.number,
                     orig_len: p.orig_len,
                 };
+                // Idle groups close before this packet joins one of them.
+                now_ts = now_ts.max(p.ts_ns);
+                if now_ts >= next_flush {
+                    let t = Instant::now();
+                    for si in 0..b.builders.len() {
+                        b.builders[si].flush_idle(now_ts, idle, &mut tmp);
+                        for s in tmp.drain(..) {
+                            wrap(b.kinds[si], b.flow_l[si], si, s, t, p.link, &mut out);
+                        }
+                    }
+                    next_flush = now_ts.saturating_add(flush_every);
+                }
                 last_link = p.link;
                 c.packets.fetch_add(1, Relaxed);
                 c.bytes.fetch_add(p.orig_len as u64, Relaxed);
@@ -463,17 +482,6 @@ fn build_samples(
                 if res.is_err() {
                     tmp.clear();
                     c.invalid.fetch_add(1, Relaxed);
-                }
-                now_ts = now_ts.max(p.ts_ns);
-                if now_ts >= next_flush {
-                    let t = Instant::now();
-                    for si in 0..b.builders.len() {
-                        b.builders[si].flush_idle(now_ts, idle, &mut tmp);
-                        for s in tmp.drain(..) {
-                            wrap(b.kinds[si], b.flow_l[si], si, s, t, p.link, &mut out);
-                        }
-                    }
-                    next_flush = now_ts.saturating_add(flush_every);
                 }
             }
             last_wall = Instant::now();
