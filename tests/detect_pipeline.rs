@@ -39,7 +39,11 @@ fn opts() -> PipelineOptions {
     }
 }
 
-fn run(models: &mut [Model], reader: CaptureReader, o: &PipelineOptions) -> (Vec<Value>, Summary, Recorder) {
+fn run(
+    models: &mut [Model],
+    reader: CaptureReader,
+    o: &PipelineOptions,
+) -> (Vec<Value>, Summary, Recorder) {
     let rec = Recorder::default();
     let mut out = EveWriter::new(Box::new(rec.clone()));
     let s = pipeline::run(common::gpu(), models, Source::Capture(reader), o, &mut out).unwrap();
@@ -48,7 +52,10 @@ fn run(models: &mut [Model], reader: CaptureReader, o: &PipelineOptions) -> (Vec
 }
 
 fn const_model(s: ConstScorer) -> Model {
-    Model { scorer: Box::new(s), file: "test".into() }
+    Model {
+        scorer: Box::new(s),
+        file: "test".into(),
+    }
 }
 
 fn file_reader(rel: &str) -> Option<CaptureReader> {
@@ -71,7 +78,9 @@ fn identity(a: &Value) -> Value {
 
 #[test]
 fn trickbot_alerts_field_by_field_vae_and_flows_in_one_pass() {
-    let Some(reader) = file_reader("attacks/malware/trickbot.pcap") else { return };
+    let Some(reader) = file_reader("attacks/malware/trickbot.pcap") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("vae.safetensors");
     write_vae_checkpoint(&ck, Some(0.0));
@@ -83,8 +92,16 @@ fn trickbot_alerts_field_by_field_vae_and_flows_in_one_pass() {
     for a in &al {
         assert_eve_alert(a);
     }
-    let images: Vec<Value> = al.iter().filter(|a| a["gpu_nids"]["model"] == "vae").map(identity).collect();
-    let flows: Vec<Value> = al.iter().filter(|a| a["gpu_nids"]["model"] == "test-const").map(identity).collect();
+    let images: Vec<Value> = al
+        .iter()
+        .filter(|a| a["gpu_nids"]["model"] == "vae")
+        .map(identity)
+        .collect();
+    let flows: Vec<Value> = al
+        .iter()
+        .filter(|a| a["gpu_nids"]["model"] == "test-const")
+        .map(identity)
+        .collect();
     let none = Value::Null;
     // Two directed pairs (28 and 46 packets): one partial image each at the end.
     assert_eq!(
@@ -106,14 +123,19 @@ fn trickbot_alerts_field_by_field_vae_and_flows_in_one_pass() {
     // packet count keeps growing only offline, so live it is 4.
     assert_eq!(
         flows,
-        vec![json!({"timestamp": "2020-12-29T18:21:47.797621+0000", "src_ip": "10.12.29.101", "src_port": 61318,
+        vec![
+            json!({"timestamp": "2020-12-29T18:21:47.797621+0000", "src_ip": "10.12.29.101", "src_port": 61318,
             "dest_ip": "82.118.225.196", "dest_port": 7080, "proto": "TCP", "icmp_type": none, "icmp_code": none,
             "community_id": "1:tGBsxEBO0b8ImFwucLjeQfUF2IQ=", "pcap_cnt": 4, "sample": "flow",
             "first_ts": "2020-12-29T18:21:47.551500+0000", "last_ts": "2020-12-29T18:21:47.797621+0000",
-            "packets": 4, "first_pcap_cnt": 1})]
+            "packets": 4, "first_pcap_cnt": 1})
+        ]
     );
     let vae = al.iter().find(|a| a["gpu_nids"]["model"] == "vae").unwrap();
-    assert_eq!(vae["alert"]["signature"], "gpu-nids VAE anomaly: pair image");
+    assert_eq!(
+        vae["alert"]["signature"],
+        "gpu-nids VAE anomaly: pair image"
+    );
     assert_eq!(vae["gpu_nids"]["threshold"], 0.0);
     assert!(vae["gpu_nids"]["score"].as_f64().unwrap() > 0.0);
     // Both images of a pair share its Community ID; flows of distinct
@@ -129,7 +151,9 @@ fn trickbot_alerts_field_by_field_vae_and_flows_in_one_pass() {
 
 #[test]
 fn threshold_override_and_checkpoint_threshold() {
-    let Some(reader) = file_reader("attacks/malware/trickbot.pcap") else { return };
+    let Some(reader) = file_reader("attacks/malware/trickbot.pcap") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("vae.safetensors");
     // The checkpoint's threshold alerts on nothing; the override on everything.
@@ -147,7 +171,9 @@ fn threshold_override_and_checkpoint_threshold() {
 
 #[test]
 fn icmp_flows_from_a_ping_sweep() {
-    let Some(reader) = file_reader("attacks/scan/test12-icmp-portscan.pcap") else { return };
+    let Some(reader) = file_reader("attacks/scan/test12-icmp-portscan.pcap") else {
+        return;
+    };
     let mut m = vec![const_model(ConstScorer::flows())];
     let (ev, s, _) = run(&mut m, reader, &opts());
     let al = alerts(&ev);
@@ -159,7 +185,10 @@ fn icmp_flows_from_a_ping_sweep() {
         assert!(a.get("src_port").is_none());
         assert_eq!(a["icmp_code"], 0);
     }
-    let first = al.iter().find(|a| a["gpu_nids"]["first_pcap_cnt"] == 1).unwrap();
+    let first = al
+        .iter()
+        .find(|a| a["gpu_nids"]["first_pcap_cnt"] == 1)
+        .unwrap();
     assert_eq!(
         identity(first),
         json!({"timestamp": "2022-09-24T21:23:16.401620+0000", "src_ip": "192.168.1.109", "src_port": null,
@@ -168,7 +197,10 @@ fn icmp_flows_from_a_ping_sweep() {
             "first_ts": "2022-09-24T21:23:16.398593+0000", "last_ts": "2022-09-24T21:23:16.401620+0000",
             "packets": 2, "first_pcap_cnt": 1})
     );
-    let lone = al.iter().find(|a| a["gpu_nids"]["first_pcap_cnt"] == 6).unwrap();
+    let lone = al
+        .iter()
+        .find(|a| a["gpu_nids"]["first_pcap_cnt"] == 6)
+        .unwrap();
     assert_eq!(lone["dest_ip"], "192.168.1.104");
     assert_eq!(lone["community_id"], "1:JSTbX1wOL2TqrnSAOJcrSBjeY+8=");
     assert_eq!(lone["pcap_cnt"], 6);
@@ -208,7 +240,13 @@ fn v6(last: u8) -> [u8; 16] {
 fn ipv6_and_one_way_icmp_flows() {
     let t0 = 1_700_000_000_000_000_000u64;
     let recs = vec![
-        (t0, isupport::ethernet(0x86dd, &isupport::ipv6_udp_packet(v6(1), v6(2), 5353, 53, b"q"))),
+        (
+            t0,
+            isupport::ethernet(
+                0x86dd,
+                &isupport::ipv6_udp_packet(v6(1), v6(2), 5353, 53, b"q"),
+            ),
+        ),
         (t0 + 1000, icmp6(v6(2), v6(1), 128, 7)),
         (t0 + 2000, icmp4([192, 0, 2, 9], [192, 0, 2, 1], 3, 3, 0)),
     ];
@@ -223,22 +261,45 @@ fn ipv6_and_one_way_icmp_flows() {
     }
     let by = |n: u64| al.iter().find(|a| a["pcap_cnt"] == n).unwrap();
     let udp = by(1);
-    assert_eq!((udp["src_ip"].as_str(), udp["dest_ip"].as_str()), (Some("2001:db8::1"), Some("2001:db8::2")));
-    assert_eq!((udp["src_port"].as_u64(), udp["dest_port"].as_u64(), udp["proto"].as_str()), (Some(5353), Some(53), Some("UDP")));
+    assert_eq!(
+        (udp["src_ip"].as_str(), udp["dest_ip"].as_str()),
+        (Some("2001:db8::1"), Some("2001:db8::2"))
+    );
+    assert_eq!(
+        (
+            udp["src_port"].as_u64(),
+            udp["dest_port"].as_u64(),
+            udp["proto"].as_str()
+        ),
+        (Some(5353), Some(53), Some("UDP"))
+    );
     assert_eq!(udp["community_id"], "1:sEzqFsMvqwEs2PgSeOAwGpzkZJo=");
     assert_eq!(udp["timestamp"], "2023-11-14T22:13:20.000000+0000");
     let echo6 = by(2);
     assert_eq!(echo6["proto"], "IPv6-ICMP");
-    assert_eq!((echo6["icmp_type"].as_u64(), echo6["icmp_code"].as_u64()), (Some(128), Some(0)));
+    assert_eq!(
+        (echo6["icmp_type"].as_u64(), echo6["icmp_code"].as_u64()),
+        (Some(128), Some(0))
+    );
     assert_eq!(echo6["community_id"], "1:YDcnf7YthUKAbDNo6Cs3rX4jq4w=");
     assert_eq!(echo6["timestamp"], "2023-11-14T22:13:20.000001+0000");
     let unreach = by(3);
-    assert_eq!((unreach["icmp_type"].as_u64(), unreach["icmp_code"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(
+        (unreach["icmp_type"].as_u64(), unreach["icmp_code"].as_u64()),
+        (Some(3), Some(3))
+    );
     assert_eq!(unreach["community_id"], "1:hX6UpgqTInfO1GVHEfvj/U+kMEc=");
 }
 
 fn pair_packets(src: [u8; 4], dst: [u8; 4], n: usize, t: u64, step: u64) -> Vec<(u64, Vec<u8>)> {
-    (0..n).map(|i| (t + i as u64 * step, isupport::eth_ipv4_tcp(src, dst, 40000, 80, b""))).collect()
+    (0..n)
+        .map(|i| {
+            (
+                t + i as u64 * step,
+                isupport::eth_ipv4_tcp(src, dst, 40000, 80, b""),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -253,12 +314,21 @@ fn idle_pairs_are_flushed_in_packet_time() {
     recs.extend(pair_packets(a, b, 10, t0 + 21 * s, 1000));
     let reader = CaptureReader::from_bytes("idle", isupport::pcap_le_us(1, &recs)).unwrap();
     let mut m = vec![const_model(ConstScorer::images())];
-    let o = PipelineOptions { idle_timeout_ns: 10 * s, ..opts() };
+    let o = PipelineOptions {
+        idle_timeout_ns: 10 * s,
+        ..opts()
+    };
     let (ev, _, _) = run(&mut m, reader, &o);
     let al = alerts(&ev);
     let got: Vec<(u64, u64, u64)> = al
         .iter()
-        .map(|a| (a["gpu_nids"]["first_pcap_cnt"].as_u64().unwrap(), a["pcap_cnt"].as_u64().unwrap(), a["gpu_nids"]["packets"].as_u64().unwrap()))
+        .map(|a| {
+            (
+                a["gpu_nids"]["first_pcap_cnt"].as_u64().unwrap(),
+                a["pcap_cnt"].as_u64().unwrap(),
+                a["gpu_nids"]["packets"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(got, vec![(1, 10, 10), (16, 25, 10)]);
     // Without idle flushing the pair would make one 20-row image.
@@ -274,22 +344,50 @@ fn a_lone_sample_is_not_held_back_for_a_full_batch() {
     // One flow completes at its 4th packet; then the source stalls 3 s.
     let mut recs: Vec<(u64, Vec<u8>)> = pair_packets([10, 1, 0, 1], [10, 1, 0, 2], 4, t0, 1000);
     let first_len = isupport::pcap_le_us(1, &recs).len();
-    recs.extend(pair_packets([10, 1, 0, 3], [10, 1, 0, 4], 4, t0 + 5000, 1000));
+    recs.extend(pair_packets(
+        [10, 1, 0, 3],
+        [10, 1, 0, 4],
+        4,
+        t0 + 5000,
+        1000,
+    ));
     let bytes = isupport::pcap_le_us(1, &recs);
-    let stall = Stall { data: bytes, pos: 0, at: first_len, pause: Duration::from_secs(3), paused: false };
+    let stall = Stall {
+        data: bytes,
+        pos: 0,
+        at: first_len,
+        pause: Duration::from_secs(3),
+        paused: false,
+    };
     let reader = CaptureReader::from_reader("stall".into(), Box::new(stall), None).unwrap();
     let scorer = ConstScorer::flows();
     let batches = scorer.batches.clone();
     let mut m = vec![const_model(scorer)];
-    let o = PipelineOptions { batch: 256, max_latency: Duration::from_millis(100), ..opts() };
+    let o = PipelineOptions {
+        batch: 256,
+        max_latency: Duration::from_millis(100),
+        ..opts()
+    };
     let started = Instant::now();
     let (ev, _, rec) = run(&mut m, reader, &o);
     assert_eq!(alerts(&ev).len(), 2);
     let writes = rec.0.lock().unwrap();
-    let first_alert = writes.iter().find(|(_, w)| w.starts_with(b"{\"timestamp\"") && String::from_utf8_lossy(w).contains("\"alert\"")).unwrap();
+    let first_alert = writes
+        .iter()
+        .find(|(_, w)| {
+            w.starts_with(b"{\"timestamp\"") && String::from_utf8_lossy(w).contains("\"alert\"")
+        })
+        .unwrap();
     let after = first_alert.0 - started;
-    assert!(after < Duration::from_millis(2000), "first alert written after {after:?}, while the source was stalled");
-    assert_eq!(batches.lock().unwrap()[0], 1, "the first batch went out with one sample");
+    assert!(
+        after < Duration::from_millis(2000),
+        "first alert written after {after:?}, while the source was stalled"
+    );
+    assert_eq!(
+        batches.lock().unwrap()[0],
+        1,
+        "the first batch went out with one sample"
+    );
 }
 
 #[test]
@@ -303,7 +401,11 @@ fn bad_packets_are_counted_and_skipped() {
             // IPv4 ethertype with a truncated header.
             0 => isupport::ethernet(0x0800, &[0x45, 0, 0]),
             // IPv4 header claiming a 60-byte header in a 20-byte packet.
-            1 => isupport::ethernet(0x0800, &{ let mut h = isupport::ipv4_header([1, 1, 1, 1], [2, 2, 2, 2], 6, 0, &[], 0); h[0] = 0x4f; h }),
+            1 => isupport::ethernet(0x0800, &{
+                let mut h = isupport::ipv4_header([1, 1, 1, 1], [2, 2, 2, 2], 6, 0, &[], 0);
+                h[0] = 0x4f;
+                h
+            }),
             // A 3-byte frame.
             2 => vec![1, 2, 3],
             // IPv6 ethertype with garbage.
@@ -312,10 +414,17 @@ fn bad_packets_are_counted_and_skipped() {
         recs.push((t0 + 1, bad));
     }
     let reader = CaptureReader::from_bytes("bad", isupport::pcap_le_us(1, &recs)).unwrap();
-    let mut m = vec![const_model(ConstScorer::images()), const_model(ConstScorer::flows())];
+    let mut m = vec![
+        const_model(ConstScorer::images()),
+        const_model(ConstScorer::flows()),
+    ];
     let (ev, s, _) = run(&mut m, reader, &opts());
     assert_eq!(s.packets, 16);
-    let st = &ev.iter().rev().find(|v| v["event_type"] == "stats").unwrap()["stats"]["decoder"];
+    let st = &ev
+        .iter()
+        .rev()
+        .find(|v| v["event_type"] == "stats")
+        .unwrap()["stats"]["decoder"];
     assert_eq!(st["pkts"], 16);
     assert_eq!(st["non_ip"], 8);
     // One image and one flow from the good packets.
@@ -327,11 +436,23 @@ fn stop_flag_drains_and_scores_what_was_built() {
     let t0 = 1_600_000_000_000_000_000u64;
     let mut recs = pair_packets([10, 3, 0, 1], [10, 3, 0, 2], 12, t0, 1000);
     let first_len = isupport::pcap_le_us(1, &recs).len();
-    recs.extend(pair_packets([10, 3, 0, 3], [10, 3, 0, 4], 12, t0 + 5000, 1000));
+    recs.extend(pair_packets(
+        [10, 3, 0, 3],
+        [10, 3, 0, 4],
+        12,
+        t0 + 5000,
+        1000,
+    ));
     let bytes = isupport::pcap_le_us(1, &recs);
     // The source stalls for a minute after the first pair; the stop flag
     // must end the run without waiting for it.
-    let stall = Stall { data: bytes, pos: 0, at: first_len, pause: Duration::from_secs(60), paused: false };
+    let stall = Stall {
+        data: bytes,
+        pos: 0,
+        at: first_len,
+        pause: Duration::from_secs(60),
+        paused: false,
+    };
     let reader = CaptureReader::from_reader("stall".into(), Box::new(stall), None).unwrap();
     let o = opts();
     let stop = o.stop.clone();
@@ -346,7 +467,11 @@ fn stop_flag_drains_and_scores_what_was_built() {
     assert!(s.stopped_by_signal);
     assert_eq!(s.packets, 12);
     let al = alerts(&ev);
-    assert_eq!(al.len(), 1, "the pending partial image is flushed and scored");
+    assert_eq!(
+        al.len(),
+        1,
+        "the pending partial image is flushed and scored"
+    );
     assert_eq!(al[0]["gpu_nids"]["packets"], 12);
 }
 
@@ -359,15 +484,30 @@ fn checkpoint_kinds_detect_cannot_run_are_clear_errors() {
         c.insert("w", &[1], vec![0.0]);
         c.meta.insert("model".into(), kind.into());
         c.save(&p).unwrap();
-        let e = load_scorer(common::gpu(), &p, 8, None).err().unwrap().to_string();
-        assert!(e.contains(&format!("model kind '{kind}' not supported by detect yet")), "{e}");
+        let e = load_scorer(common::gpu(), &p, 8, None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains(&format!("model kind '{kind}' not supported by detect yet")),
+            "{e}"
+        );
     }
     let p = dir.path().join("nothr.safetensors");
     write_vae_checkpoint(&p, None);
-    let e = load_scorer(common::gpu(), &p, 8, None).err().unwrap().to_string();
-    assert!(e.contains("no alert threshold") && e.contains("--threshold"), "{e}");
+    let e = load_scorer(common::gpu(), &p, 8, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("no alert threshold") && e.contains("--threshold"),
+        "{e}"
+    );
     assert!(load_scorer(common::gpu(), &p, 8, Some(5.0)).is_ok());
-    let e = load_models(common::gpu(), &[p.clone(), p.clone()], 8, &[1.0, 2.0, 3.0]).err().unwrap().to_string();
+    let e = load_models(common::gpu(), &[p.clone(), p.clone()], 8, &[1.0, 2.0, 3.0])
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("--threshold given 3 times for 2 models"), "{e}");
 }
 
@@ -376,7 +516,8 @@ fn eve_writer_hands_out_whole_lines_only() {
     let rec = Recorder::default();
     let mut w = EveWriter::new(Box::new(rec.clone()));
     for i in 0..50 {
-        w.push(&json!({"event_type": "alert", "i": i, "text": "x".repeat(i * 100)})).unwrap();
+        w.push(&json!({"event_type": "alert", "i": i, "text": "x".repeat(i * 100)}))
+            .unwrap();
         if i % 7 == 0 {
             w.flush_lines().unwrap();
         }

@@ -107,7 +107,11 @@ pub struct EveWriter {
 
 impl EveWriter {
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        EveWriter { out, buf: Vec::with_capacity(64 << 10), lines: 0 }
+        EveWriter {
+            out,
+            buf: Vec::with_capacity(64 << 10),
+            lines: 0,
+        }
     }
     pub fn stdout() -> Self {
         Self::new(Box::new(io::stdout()))

@@ -30,16 +30,30 @@ impl LiveCapture {
             .buffer_size(32 << 20)
             .timeout(100)
             .open()
-            .with_context(|| format!("opening {iface} for live capture (needs root or CAP_NET_RAW)"))?;
+            .with_context(|| {
+                format!("opening {iface} for live capture (needs root or CAP_NET_RAW)")
+            })?;
         if let Some(f) = filter {
-            cap.filter(f, true).with_context(|| format!("invalid BPF filter expression '{f}'"))?;
+            cap.filter(f, true)
+                .with_context(|| format!("invalid BPF filter expression '{f}'"))?;
         }
         let lt = cap.get_datalink();
         let link = LinkType::from_linktype(lt.0 as u32).with_context(|| {
-            format!("{iface}: unsupported link type {} ({})", lt.0, lt.get_name().unwrap_or_default())
+            format!(
+                "{iface}: unsupported link type {} ({})",
+                lt.0,
+                lt.get_name().unwrap_or_default()
+            )
         })?;
-        let cap = cap.setnonblock().with_context(|| format!("{iface}: non-blocking mode"))?;
-        Ok(LiveCapture { cap, link, count: 0, iface: iface.to_string() })
+        let cap = cap
+            .setnonblock()
+            .with_context(|| format!("{iface}: non-blocking mode"))?;
+        Ok(LiveCapture {
+            cap,
+            link,
+            count: 0,
+            iface: iface.to_string(),
+        })
     }
 
     /// Moves one waiting packet into `chunk`; false when none is waiting.
@@ -48,7 +62,8 @@ impl LiveCapture {
             Ok(p) => {
                 self.count += 1;
                 let ts = p.header.ts;
-                let ts_ns = (ts.tv_sec.max(0) as u64) * 1_000_000_000 + (ts.tv_usec.max(0) as u64) * 1000;
+                let ts_ns =
+                    (ts.tv_sec.max(0) as u64) * 1_000_000_000 + (ts.tv_usec.max(0) as u64) * 1000;
                 chunk.push(ts_ns, self.count, self.link, p.data, p.header.len);
                 Ok(true)
             }
@@ -59,7 +74,11 @@ impl LiveCapture {
 
     /// Sleeps until a packet is waiting or `d` has passed.
     pub fn wait(&self, d: Duration) -> Result<()> {
-        let mut p = libc::pollfd { fd: self.cap.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut p = libc::pollfd {
+            fd: self.cap.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd, the capture's descriptor, alive for the call.
         let r = unsafe { libc::poll(&mut p, 1, d.as_millis() as libc::c_int) };
         if r < 0 {

@@ -26,20 +26,28 @@ use crate::ingest::{CaptureReader, InputSource};
 use eve::EveWriter;
 use pipeline::{Model, PipelineOptions, Source, Summary};
 
-/// "100ms", "10s", "1.5s", "500us", "2m"; a bare number is seconds.
+/// "100ms", "10s", "1.5s", "500us", "2m", "1h"; a bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, "s"),
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("not a duration: '{s}' (e.g. 100ms, 10s)"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a duration: '{s}' (e.g. 100ms, 10s)"))?;
     let secs = match unit {
         "us" | "µs" => v / 1e6,
         "ms" => v / 1e3,
         "s" => v,
         "m" | "min" => v * 60.0,
-        _ => return Err(format!("unknown unit '{unit}' in '{s}' (use us, ms, s or m)")),
+        "h" => v * 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit '{unit}' in '{s}' (use us, ms, s, m or h)"
+            ))
+        }
     };
     if !(secs >= 0.0 && secs.is_finite()) {
         return Err(format!("duration must be a non-negative number: '{s}'"));
@@ -48,13 +56,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  gpu-nids detect -m vae.safetensors -r capture.pcap -o - 'not port 22'\n  tcpdump -w - -i eth0 | gpu-nids detect -m vae.safetensors -r - -l /var/log/gpu-nids\n  gpu-nids detect -m vae.safetensors -i eth0 -l /var/log/gpu-nids tcp")]
+#[command(
+    after_help = "Examples:\n  gpu-nids detect -m vae.safetensors -r capture.pcap -o - 'not port 22'\n  tcpdump -w - -i eth0 | gpu-nids detect -m vae.safetensors -r - -l /var/log/gpu-nids\n  gpu-nids detect -m vae.safetensors -i eth0 -l /var/log/gpu-nids tcp"
+)]
 pub struct DetectArgs {
     /// Trained checkpoint (.safetensors); repeat to run several models over one pass of the packets.
     #[arg(short = 'm', long = "model", required = true)]
     pub models: Vec<PathBuf>,
     /// Read packets from a pcap or pcapng file, or `-` for standard input.
-    #[arg(short = 'r', long = "read", conflicts_with = "interface", required_unless_present = "interface")]
+    #[arg(
+        short = 'r',
+        long = "read",
+        conflicts_with = "interface",
+        required_unless_present = "interface"
+    )]
     pub read: Option<PathBuf>,
     /// Capture live from this interface (promiscuous; needs root or CAP_NET_RAW).
     #[arg(short = 'i', long = "interface")]
@@ -99,19 +114,29 @@ pub fn thresholds(given: &[f64], models: usize) -> Result<Vec<Option<f64>>> {
         0 => Ok(vec![None; models]),
         1 => Ok(vec![Some(given[0]); models]),
         n if n == models => Ok(given.iter().map(|&t| Some(t)).collect()),
-        n => bail!("--threshold given {n} times for {models} models: give it once for all, or once per -m"),
+        n => bail!(
+            "--threshold given {n} times for {models} models: give it once for all, or once per -m"
+        ),
     }
 }
 
 /// Loads every checkpoint for `detect` (threshold overrides applied).
-pub fn load_models(gpu: &crate::gpu::Gpu, paths: &[PathBuf], batch: usize, thr: &[f64]) -> Result<Vec<Model>> {
+pub fn load_models(
+    gpu: &crate::gpu::Gpu,
+    paths: &[PathBuf],
+    batch: usize,
+    thr: &[f64],
+) -> Result<Vec<Model>> {
     let thr = thresholds(thr, paths.len())?;
     paths
         .iter()
         .zip(thr)
         .map(|(p, t)| {
             let l = scorer::load_scorer(gpu, p, batch, t)?;
-            Ok(Model { scorer: l.scorer, file: l.path })
+            Ok(Model {
+                scorer: l.scorer,
+                file: l.path,
+            })
         })
         .collect()
 }
@@ -121,10 +146,18 @@ fn print_summary(s: &Summary, models: &[Model]) {
         "detect: {} packets ({} read{}), {} samples, {:.2}s{}",
         s.packets,
         s.packets_read,
-        if s.kernel_drops > 0 { format!(", {} dropped by the kernel", s.kernel_drops) } else { String::new() },
+        if s.kernel_drops > 0 {
+            format!(", {} dropped by the kernel", s.kernel_drops)
+        } else {
+            String::new()
+        },
         s.samples_built,
         s.wall_s,
-        if s.stopped_by_signal { ", stopped by signal" } else { "" }
+        if s.stopped_by_signal {
+            ", stopped by signal"
+        } else {
+            ""
+        }
     );
     for (m, ms) in models.iter().zip(&s.models) {
         eprintln!(
@@ -142,7 +175,8 @@ pub fn run_detect(a: &DetectArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while draining ends the process at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone()).context("signal handler")?;
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
+            .context("signal handler")?;
         signal_hook::flag::register(sig, stop.clone()).context("signal handler")?;
     }
     let filter = Some(a.filter.join(" ")).filter(|f| !f.trim().is_empty());
@@ -158,16 +192,33 @@ pub fn run_detect(a: &DetectArgs) -> Result<()> {
             EveWriter::append(&p).with_context(|| format!("opening {}", p.display()))?
         }
         (None, None | Some("-")) => EveWriter::stdout(),
-        (None, Some(f)) => EveWriter::append(std::path::Path::new(f)).with_context(|| format!("opening {f}"))?,
+        (None, Some(f)) => {
+            EveWriter::append(std::path::Path::new(f)).with_context(|| format!("opening {f}"))?
+        }
     };
     let gpu = a.gpu.open()?;
     let mut models = load_models(&gpu, &a.models, a.batch, &a.threshold)?;
     let source = match (&a.read, &a.interface) {
         (Some(p), _) => {
-            let input = if p.as_os_str() == "-" { InputSource::Stdin } else { InputSource::File(p.clone()) };
+            let input = if p.as_os_str() == "-" {
+                InputSource::Stdin
+            } else {
+                InputSource::File(p.clone())
+            };
             Source::Capture(CaptureReader::open(&input)?)
         }
-        (None, Some(i)) => Source::Live(live::LiveCapture::open(i, filter.as_deref(), a.snaplen)?),
+        (None, Some(i)) => {
+            let l = live::LiveCapture::open(i, filter.as_deref(), a.snaplen)?;
+            if !a.quiet {
+                eprintln!(
+                    "detect: capturing on {i}{}",
+                    filter
+                        .as_deref()
+                        .map_or(String::new(), |f| format!(" (filter: {f})"))
+                );
+            }
+            Source::Live(l)
+        }
         (None, None) => bail!("give -r FILE, -r - or -i IFACE"),
     };
     let opts = PipelineOptions {
@@ -229,7 +280,11 @@ pub fn run_bench_detect(a: &BenchDetectArgs) -> Result<()> {
     let gpu = a.gpu.open()?;
     let mut models = if a.models.is_empty() {
         let vae = crate::models::vae::Vae::from_host(&gpu, &crate::train::init_params(0))?;
-        let spec = crate::commands::ImageSpec { pair: crate::commands::Pair::Directional, min_packets: 8, mask_addresses: false };
+        let spec = crate::commands::ImageSpec {
+            pair: crate::commands::Pair::Directional,
+            min_packets: 8,
+            mask_addresses: false,
+        };
         let t = a.threshold.first().copied().unwrap_or(0.0);
         vec![Model {
             scorer: Box::new(scorer::VaeScorer::new(&gpu, vae, spec, t, a.batch)?),
@@ -262,7 +317,8 @@ pub fn run_bench_detect(a: &BenchDetectArgs) -> Result<()> {
         gpu.info.backend,
         a.batch,
         a.max_latency,
-        a.rate.map_or(String::new(), |r| format!(", paced at {r} packets/s"))
+        a.rate
+            .map_or(String::new(), |r| format!(", paced at {r} packets/s"))
     );
     println!(
         "end to end: {:.0} packets/s, {:.0} samples/s ({} samples in {:.3} s)",

@@ -22,8 +22,8 @@ use crate::gpu::Gpu;
 use crate::ingest::flow::splitmix64;
 use crate::ingest::parse::parse_ip;
 use crate::ingest::{
-    Builder, CaptureReader, Frame, FlowBuilder, ImageBuilder, LinkType, PacketLabel,
-    ParsedPacket, SampleKind, SampleMeta,
+    Builder, CaptureReader, FlowBuilder, Frame, ImageBuilder, LinkType, PacketLabel, ParsedPacket,
+    SampleKind, SampleMeta,
 };
 
 const CHUNK_PACKETS: usize = 256;
@@ -156,17 +156,37 @@ pub(super) struct PacketChunk {
 
 impl PacketChunk {
     fn new() -> Self {
-        PacketChunk { t: Instant::now(), data: Vec::with_capacity(64 << 10), pkts: Vec::with_capacity(CHUNK_PACKETS) }
+        PacketChunk {
+            t: Instant::now(),
+            data: Vec::with_capacity(64 << 10),
+            pkts: Vec::with_capacity(CHUNK_PACKETS),
+        }
     }
-    pub(super) fn push(&mut self, ts_ns: u64, number: u64, link: LinkType, data: &[u8], orig_len: u32) {
+    pub(super) fn push(
+        &mut self,
+        ts_ns: u64,
+        number: u64,
+        link: LinkType,
+        data: &[u8],
+        orig_len: u32,
+    ) {
         if self.pkts.is_empty() {
             self.t = Instant::now();
         }
-        self.pkts.push(PktRef { off: self.data.len() as u32, len: data.len() as u32, orig_len, ts_ns, number, link });
+        self.pkts.push(PktRef {
+            off: self.data.len() as u32,
+            len: data.len() as u32,
+            orig_len,
+            ts_ns,
+            number,
+            link,
+        });
         self.data.extend_from_slice(data);
     }
     fn due(&self) -> bool {
-        self.pkts.len() >= CHUNK_PACKETS || self.data.len() >= CHUNK_BYTES || (!self.pkts.is_empty() && self.t.elapsed() >= CHUNK_AGE)
+        self.pkts.len() >= CHUNK_PACKETS
+            || self.data.len() >= CHUNK_BYTES
+            || (!self.pkts.is_empty() && self.t.elapsed() >= CHUNK_AGE)
     }
 }
 
@@ -201,11 +221,19 @@ struct FileFilter {
 impl FileFilter {
     fn matches(&mut self, link: LinkType, data: &[u8]) -> Result<bool> {
         if !self.progs.iter().any(|(l, _)| *l == link) {
-            let dead = pcap::Capture::dead(pcap::Linktype(link.linktype() as i32)).context("libpcap")?;
-            let p = dead.compile(&self.expr, true).with_context(|| format!("BPF filter '{}'", self.expr))?;
+            let dead =
+                pcap::Capture::dead(pcap::Linktype(link.linktype() as i32)).context("libpcap")?;
+            let p = dead
+                .compile(&self.expr, true)
+                .with_context(|| format!("BPF filter '{}'", self.expr))?;
             self.progs.push((link, p));
         }
-        Ok(self.progs.iter().find(|(l, _)| *l == link).map(|(_, p)| p.filter(data)).unwrap_or(true))
+        Ok(self
+            .progs
+            .iter()
+            .find(|(l, _)| *l == link)
+            .map(|(_, p)| p.filter(data))
+            .unwrap_or(true))
     }
 }
 
@@ -213,7 +241,8 @@ impl FileFilter {
 /// clear error line rather than a silent empty run.
 pub fn check_filter(expr: &str) -> Result<()> {
     let dead = pcap::Capture::dead(pcap::Linktype(1)).context("libpcap")?;
-    dead.compile(expr, true).with_context(|| format!("invalid BPF filter expression '{expr}'"))?;
+    dead.compile(expr, true)
+        .with_context(|| format!("invalid BPF filter expression '{expr}'"))?;
     Ok(())
 }
 
@@ -224,7 +253,10 @@ fn capture_file(
     c: &Counters,
     err: &Mutex<Option<String>>,
 ) {
-    let mut filter = opts.filter.clone().map(|expr| FileFilter { expr, progs: Vec::new() });
+    let mut filter = opts.filter.clone().map(|expr| FileFilter {
+        expr,
+        progs: Vec::new(),
+    });
     let mut chunk = PacketChunk::new();
     let started = Instant::now();
     let mut n = 0u64;
@@ -260,7 +292,9 @@ fn capture_file(
             let due = Duration::from_secs_f64(n as f64 / r);
             let el = started.elapsed();
             if due > el {
-                if !chunk.pkts.is_empty() && !send_chunk(&tx, std::mem::replace(&mut chunk, PacketChunk::new()), c) {
+                if !chunk.pkts.is_empty()
+                    && !send_chunk(&tx, std::mem::replace(&mut chunk, PacketChunk::new()), c)
+                {
                     return;
                 }
                 std::thread::sleep(due - el);
@@ -302,7 +336,9 @@ fn capture_live(
             }
             Ok(false) => {
                 // Nothing waiting: pass on what we have, then sleep in poll().
-                if !chunk.pkts.is_empty() && !send_chunk(&tx, std::mem::replace(&mut chunk, PacketChunk::new()), c) {
+                if !chunk.pkts.is_empty()
+                    && !send_chunk(&tx, std::mem::replace(&mut chunk, PacketChunk::new()), c)
+                {
                     break;
                 }
                 if let Err(e) = cap.wait(POLL) {
@@ -340,13 +376,27 @@ fn icmp_of_row(row: &[u8], link: LinkType) -> Option<(u8, u8)> {
     Some((*row.get(o)?, *row.get(o + 1)?))
 }
 
-fn wrap(kind: SampleKind, flow_l: usize, stream: usize, s: crate::ingest::Sample, t: Instant, link: LinkType, out: &mut Vec<SampleMsg>) {
+fn wrap(
+    kind: SampleKind,
+    flow_l: usize,
+    stream: usize,
+    s: crate::ingest::Sample,
+    t: Instant,
+    link: LinkType,
+    out: &mut Vec<SampleMsg>,
+) {
     let icmp = if kind == SampleKind::Flows && matches!(s.meta.proto, 1 | 58) {
         icmp_of_row(&s.data[..flow_l.min(s.data.len())], link)
     } else {
         None
     };
-    out.push(SampleMsg { stream, data: s.data, meta: s.meta, icmp, t });
+    out.push(SampleMsg {
+        stream,
+        data: s.data,
+        meta: s.meta,
+        icmp,
+        t,
+    });
 }
 
 struct Building {
@@ -371,7 +421,10 @@ impl Building {
         Building {
             builders,
             kinds: streams.iter().map(|s| s.kind()).collect(),
-            flow_l: streams.iter().map(|s| if let StreamSpec::Flows(f) = s { f.l } else { 0 }).collect(),
+            flow_l: streams
+                .iter()
+                .map(|s| if let StreamSpec::Flows(f) = s { f.l } else { 0 })
+                .collect(),
         }
     }
 
@@ -633,7 +686,13 @@ fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-fn stats_event(c: &Counters, models: &[Model], summ: &[ModelSummary], pending: &[Pending], started: Instant) -> serde_json::Value {
+fn stats_event(
+    c: &Counters,
+    models: &[Model],
+    summ: &[ModelSummary],
+    pending: &[Pending],
+    started: Instant,
+) -> serde_json::Value {
     let l = |a: &AtomicU64| a.load(Relaxed);
     let alerts: u64 = summ.iter().map(|s| s.alerts).sum();
     serde_json::json!({
@@ -697,14 +756,23 @@ fn score_pending(
     for (i, (meta, icmp, _)) in p.items.iter().enumerate() {
         let sc = scores[i] as f64;
         if sc > thr {
-            out.push(&alert_event(model, kind, meta, *icmp, sc, opts.iface.as_deref())).context("formatting an alert")?;
+            out.push(&alert_event(
+                model,
+                kind,
+                meta,
+                *icmp,
+                sc,
+                opts.iface.as_deref(),
+            ))
+            .context("formatting an alert")?;
             s.alerts += 1;
         }
     }
     out.flush_lines().context("writing alerts")?;
     if opts.record_latency {
         let t = Instant::now();
-        s.latencies.extend(p.items.iter().map(|x| (t - x.2).as_secs_f64()));
+        s.latencies
+            .extend(p.items.iter().map(|x| (t - x.2).as_secs_f64()));
     }
     s.samples += n as u64;
     s.batches += 1;
@@ -716,7 +784,13 @@ fn score_pending(
 
 /// Runs the detector until the input ends or `opts.stop` is set: every
 /// sample built is scored and every alert written before it returns.
-pub fn run(gpu: &Gpu, models: &mut [Model], source: Source, opts: &PipelineOptions, out: &mut EveWriter) -> Result<Summary> {
+pub fn run(
+    gpu: &Gpu,
+    models: &mut [Model],
+    source: Source,
+    opts: &PipelineOptions,
+    out: &mut EveWriter,
+) -> Result<Summary> {
     anyhow::ensure!(!models.is_empty(), "no model to run");
     let mut streams: Vec<StreamSpec> = Vec::new();
     let mut model_stream = Vec::new();
@@ -760,10 +834,18 @@ pub fn run(gpu: &Gpu, models: &mut [Model], source: Source, opts: &PipelineOptio
     };
 
     let mut pending: Vec<Pending> = models.iter().map(|_| Pending::default()).collect();
-    let mut summ: Vec<ModelSummary> =
-        models.iter().map(|m| ModelSummary { kind: m.scorer.kind().to_string(), ..Default::default() }).collect();
+    let mut summ: Vec<ModelSummary> = models
+        .iter()
+        .map(|m| ModelSummary {
+            kind: m.scorer.kind().to_string(),
+            ..Default::default()
+        })
+        .collect();
     let batch = opts.batch.max(1);
-    let mut next_stats = opts.stats_interval.filter(|d| !d.is_zero()).map(|d| started + d);
+    let mut next_stats = opts
+        .stats_interval
+        .filter(|d| !d.is_zero())
+        .map(|d| started + d);
     let result = (|| -> Result<()> {
         loop {
             let now = Instant::now();
@@ -774,7 +856,9 @@ pub fn run(gpu: &Gpu, models: &mut [Model], source: Source, opts: &PipelineOptio
                     deadline = Some(deadline.map_or(d, |x| x.min(d)));
                 }
             }
-            let wait = deadline.map_or(Duration::from_secs(3600), |d| d.saturating_duration_since(now));
+            let wait = deadline.map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(now)
+            });
             let done = match srx.recv_timeout(wait) {
                 Ok(v) => {
                     counters.queue_samples.fetch_sub(1, Relaxed);
@@ -788,7 +872,15 @@ pub fn run(gpu: &Gpu, models: &mut [Model], source: Source, opts: &PipelineOptio
                             p.items.push((s.meta, s.icmp, s.t));
                             p.oldest.get_or_insert(s.t);
                             if p.items.len() >= batch {
-                                score_pending(gpu, &mut models[mi], kinds[mi], p, &mut summ[mi], out, opts)?;
+                                score_pending(
+                                    gpu,
+                                    &mut models[mi],
+                                    kinds[mi],
+                                    p,
+                                    &mut summ[mi],
+                                    out,
+                                    opts,
+                                )?;
                             }
                         }
                     }
@@ -801,7 +893,15 @@ pub fn run(gpu: &Gpu, models: &mut [Model], source: Source, opts: &PipelineOptio
             for mi in 0..models.len() {
                 if let Some(o) = pending[mi].oldest {
                     if done || now >= o + opts.max_latency {
-                        score_pending(gpu, &mut models[mi], kinds[mi], &mut pending[mi], &mut summ[mi], out, opts)?;
+                        score_pending(
+                            gpu,
+                            &mut models[mi],
+                            kinds[mi],
+                            &mut pending[mi],
+                            &mut summ[mi],
+                            out,
+                            opts,
+                        )?;
                     }
                 }
             }

@@ -57,7 +57,10 @@ pub fn signature_for(kind: &str, samples: SampleKind) -> Signature {
         SampleKind::Images => "pair image",
         SampleKind::Flows => "flow",
     };
-    Signature { signature_id: id, text: format!("gpu-nids {name} anomaly: {unit}") }
+    Signature {
+        signature_id: id,
+        text: format!("gpu-nids {name} anomaly: {unit}"),
+    }
 }
 
 pub trait Scorer {
@@ -93,14 +96,28 @@ pub struct VaeScorer {
 const SMALL_BATCH: usize = 16;
 
 impl VaeScorer {
-    pub fn new(gpu: &Gpu, model: Vae, spec: ImageSpec, threshold: f64, batch: usize) -> Result<Self> {
+    pub fn new(
+        gpu: &Gpu,
+        model: Vae,
+        spec: ImageSpec,
+        threshold: f64,
+        batch: usize,
+    ) -> Result<Self> {
         let batch = batch.max(1);
         let mut sizes = vec![batch];
         if batch > SMALL_BATCH {
             sizes.insert(0, SMALL_BATCH);
         }
-        let runs = sizes.into_iter().map(|b| VaeRun::new(gpu, b, false)).collect::<Result<_, _>>()?;
-        Ok(VaeScorer { model, spec, threshold, runs })
+        let runs = sizes
+            .into_iter()
+            .map(|b| VaeRun::new(gpu, b, false))
+            .collect::<Result<_, _>>()?;
+        Ok(VaeScorer {
+            model,
+            spec,
+            threshold,
+            runs,
+        })
     }
     pub fn image_options(&self) -> ImageOptions {
         ImageOptions {
@@ -131,7 +148,11 @@ impl Scorer for VaeScorer {
         let mut done = 0;
         while done < n {
             let m = (n - done).min(largest);
-            let run = self.runs.iter().find(|r| r.batch >= m).unwrap_or(&self.runs[self.runs.len() - 1]);
+            let run = self
+                .runs
+                .iter()
+                .find(|r| r.batch >= m)
+                .unwrap_or(&self.runs[self.runs.len() - 1]);
             run.upload(gpu, &samples[done * IMAGE_LEN..(done + m) * IMAGE_LEN]);
             let mut b = gpu.batch();
             run.score(&mut b, &self.model, m)?;
@@ -153,7 +174,12 @@ pub struct LoadedScorer {
 
 /// Loads a checkpoint of any model kind `detect` can run. `threshold`
 /// overrides the checkpoint's; a checkpoint without one needs it.
-pub fn load_scorer(gpu: &Gpu, path: &Path, batch: usize, threshold: Option<f64>) -> Result<LoadedScorer> {
+pub fn load_scorer(
+    gpu: &Gpu,
+    path: &Path,
+    batch: usize,
+    threshold: Option<f64>,
+) -> Result<LoadedScorer> {
     let origin = path.display().to_string();
     let c = Checkpoint::load(path)?;
     let kind = c.meta.get("model").cloned().unwrap_or_else(|| "?".into());

@@ -24,9 +24,26 @@ pub fn write_vae_checkpoint(path: &Path, threshold: Option<f64>) {
         c.insert(name, &shape, v);
     }
     c.meta.insert("model".into(), "vae".into());
-    c.set_json("samples", &ImageSpec { pair: Pair::Directional, min_packets: 8, mask_addresses: false });
+    c.set_json(
+        "samples",
+        &ImageSpec {
+            pair: Pair::Directional,
+            min_packets: 8,
+            mask_addresses: false,
+        },
+    );
     if let Some(t) = threshold {
-        c.set_json("threshold", &Threshold { value: t, alert_fpr: 1e-3, ln_mean: 0.0, ln_std: 1.0, empirical: t, n: 2 });
+        c.set_json(
+            "threshold",
+            &Threshold {
+                value: t,
+                alert_fpr: 1e-3,
+                ln_mean: 0.0,
+                ln_std: 1.0,
+                empirical: t,
+                n: 2,
+            },
+        );
     }
     c.save(path).unwrap();
 }
@@ -42,10 +59,18 @@ pub struct ConstScorer {
 
 impl ConstScorer {
     pub fn flows() -> Self {
-        ConstScorer { stream: StreamSpec::Flows(Default::default()), threshold: 0.5, batches: Default::default() }
+        ConstScorer {
+            stream: StreamSpec::Flows(Default::default()),
+            threshold: 0.5,
+            batches: Default::default(),
+        }
     }
     pub fn images() -> Self {
-        ConstScorer { stream: StreamSpec::Images(Default::default()), threshold: 0.5, batches: Default::default() }
+        ConstScorer {
+            stream: StreamSpec::Images(Default::default()),
+            threshold: 0.5,
+            batches: Default::default(),
+        }
     }
 }
 
@@ -87,9 +112,14 @@ impl Recorder {
     /// Every write call must carry whole lines only.
     pub fn assert_whole_lines(&self) {
         for (i, (_, w)) in self.0.lock().unwrap().iter().enumerate() {
-            assert!(w.ends_with(b"\n"), "write {i} ends mid-line: {:?}", String::from_utf8_lossy(w));
+            assert!(
+                w.ends_with(b"\n"),
+                "write {i} ends mid-line: {:?}",
+                String::from_utf8_lossy(w)
+            );
             for l in w.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                serde_json::from_slice::<Value>(l).unwrap_or_else(|e| panic!("write {i}: line is not JSON ({e})"));
+                serde_json::from_slice::<Value>(l)
+                    .unwrap_or_else(|e| panic!("write {i}: line is not JSON ({e})"));
             }
         }
     }
@@ -101,10 +131,14 @@ impl Recorder {
 
 /// Parses EVE output; every line must be a JSON object.
 pub fn parse_eve(text: &str) -> Vec<Value> {
-    assert!(text.is_empty() || text.ends_with('\n'), "output ends mid-line");
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "output ends mid-line"
+    );
     text.lines()
         .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            let v: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
             assert!(v.is_object(), "not an object: {l}");
             v
         })
@@ -112,7 +146,10 @@ pub fn parse_eve(text: &str) -> Vec<Value> {
 }
 
 pub fn alerts(ev: &[Value]) -> Vec<Value> {
-    ev.iter().filter(|v| v["event_type"] == "alert").cloned().collect()
+    ev.iter()
+        .filter(|v| v["event_type"] == "alert")
+        .cloned()
+        .collect()
 }
 
 /// The fields issue 10 asks of every alert, with their types and formats.
@@ -120,14 +157,28 @@ pub fn assert_eve_alert(a: &Value) {
     let ts = a["timestamp"].as_str().expect("timestamp");
     // 2020-12-29T18:21:55.947454+0000
     assert_eq!(ts.len(), 31, "timestamp {ts}");
-    assert!(ts.as_bytes()[10] == b'T' && ts.as_bytes()[19] == b'.' && ts.ends_with("+0000"), "timestamp {ts}");
+    assert!(
+        ts.as_bytes()[10] == b'T' && ts.as_bytes()[19] == b'.' && ts.ends_with("+0000"),
+        "timestamp {ts}"
+    );
     assert!(a["flow_id"].as_u64().expect("flow_id") < 1 << 53);
     assert_eq!(a["event_type"], "alert");
-    a["src_ip"].as_str().expect("src_ip").parse::<std::net::IpAddr>().expect("src_ip");
-    a["dest_ip"].as_str().expect("dest_ip").parse::<std::net::IpAddr>().expect("dest_ip");
+    a["src_ip"]
+        .as_str()
+        .expect("src_ip")
+        .parse::<std::net::IpAddr>()
+        .expect("src_ip");
+    a["dest_ip"]
+        .as_str()
+        .expect("dest_ip")
+        .parse::<std::net::IpAddr>()
+        .expect("dest_ip");
     assert!(a["proto"].is_string());
     let cid = a["community_id"].as_str().expect("community_id");
-    assert!(cid.starts_with("1:") && cid.len() == 30, "community_id {cid}");
+    assert!(
+        cid.starts_with("1:") && cid.len() == 30,
+        "community_id {cid}"
+    );
     assert!(a["pcap_cnt"].as_u64().expect("pcap_cnt") >= 1);
     let al = &a["alert"];
     assert_eq!(al["action"], "allowed");
@@ -138,10 +189,17 @@ pub fn assert_eve_alert(a: &Value) {
     assert!(al["category"].is_string());
     let g = &a["gpu_nids"];
     assert!(g["model"].is_string() && g["score"].is_number() && g["threshold"].is_number());
-    assert!(g["first_ts"].is_string() && g["last_ts"].is_string() && g["packets"].as_u64().unwrap() >= 1);
+    assert!(
+        g["first_ts"].is_string()
+            && g["last_ts"].is_string()
+            && g["packets"].as_u64().unwrap() >= 1
+    );
     match g["sample"].as_str().unwrap() {
         "image" => {
-            assert!(a.get("src_port").is_none() && a.get("dest_port").is_none(), "image alerts have no ports");
+            assert!(
+                a.get("src_port").is_none() && a.get("dest_port").is_none(),
+                "image alerts have no ports"
+            );
             assert_eq!(a["proto"], "IP");
         }
         "flow" => {
@@ -169,7 +227,11 @@ impl Read for Stall {
             self.paused = true;
             std::thread::sleep(self.pause);
         }
-        let end = if self.pos < self.at { self.at } else { self.data.len() };
+        let end = if self.pos < self.at {
+            self.at
+        } else {
+            self.data.len()
+        };
         let n = buf.len().min(end - self.pos);
         buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
         self.pos += n;
