@@ -261,6 +261,9 @@ pub struct BenchDetectArgs {
     /// Alert threshold override (default for the untrained VAE: 0, every sample alerts, so alert output is in the cost).
     #[arg(long)]
     pub threshold: Vec<f64>,
+    /// No model: image and flow samples are built and every one "alerts" (EVE formatted), scored by nothing, to measure the pipeline's own ceiling.
+    #[arg(long, conflicts_with = "models")]
+    pub pipeline_only: bool,
     #[command(flatten)]
     pub gpu: GpuArgs,
 }
@@ -278,7 +281,18 @@ pub fn run_bench_detect(a: &BenchDetectArgs) -> Result<()> {
     let size = bytes.len();
     drop(bytes);
     let gpu = a.gpu.open()?;
-    let mut models = if a.models.is_empty() {
+    let mut models = if a.pipeline_only {
+        [
+            scorer::StreamSpec::Images(Default::default()),
+            scorer::StreamSpec::Flows(Default::default()),
+        ]
+        .into_iter()
+        .map(|stream| Model {
+            scorer: Box::new(scorer::NullScorer { stream }),
+            file: "(none)".into(),
+        })
+        .collect()
+    } else if a.models.is_empty() {
         let vae = crate::models::vae::Vae::from_host(&gpu, &crate::train::init_params(0))?;
         let spec = crate::commands::ImageSpec {
             pair: crate::commands::Pair::Directional,

@@ -88,12 +88,12 @@ pub struct VaeScorer {
     spec: ImageSpec,
     threshold: f64,
     /// Runs at increasing batch sizes: a lone sample sent on by the latency
-    /// bound goes through the small one instead of a full batch's forward.
+    /// bound goes through the smallest one instead of a full batch's forward.
     runs: Vec<VaeRun>,
 }
 
-/// A small run for latency-bound partial batches.
-const SMALL_BATCH: usize = 16;
+/// The smallest run, for latency-bound partial batches.
+const SMALL_BATCH: usize = 4;
 
 impl VaeScorer {
     pub fn new(
@@ -104,20 +104,28 @@ impl VaeScorer {
         batch: usize,
     ) -> Result<Self> {
         let batch = batch.max(1);
-        let mut sizes = vec![batch];
-        if batch > SMALL_BATCH {
-            sizes.insert(0, SMALL_BATCH);
+        // Doubling sizes from SMALL_BATCH: a partial batch wastes at most
+        // half of the forward it runs (the kernels' shapes are fixed per run).
+        let mut sizes = Vec::new();
+        let mut b = SMALL_BATCH.min(batch);
+        while b < batch {
+            sizes.push(b);
+            b *= 2;
         }
+        sizes.push(batch);
         let runs = sizes
             .into_iter()
             .map(|b| VaeRun::new(gpu, b, false))
             .collect::<Result<_, _>>()?;
-        Ok(VaeScorer {
+        let mut v = VaeScorer {
             model,
             spec,
             threshold,
             runs,
-        })
+        };
+        // Compile the kernels now, so that the first alert does not wait for it.
+        v.score(gpu, &vec![255u8; IMAGE_LEN], 1)?;
+        Ok(v)
     }
     pub fn image_options(&self) -> ImageOptions {
         ImageOptions {
@@ -200,5 +208,31 @@ pub fn load_scorer(
         }
         "doc-ids" | "ae" | "conv-ae" => bail!("{origin}: model kind '{kind}' not supported by detect yet"),
         other => bail!("{origin}: unknown model kind '{other}' in checkpoint metadata (expected vae, doc-ids, ae or conv-ae)"),
+    }
+}
+
+/// Scores nothing: every sample gets 0 against a threshold of -1, so every
+/// sample alerts. `bench detect --pipeline-only` runs it to measure capture,
+/// sample building and EVE output without a model's cost.
+pub struct NullScorer {
+    pub stream: StreamSpec,
+}
+
+impl Scorer for NullScorer {
+    fn kind(&self) -> &str {
+        match self.stream {
+            StreamSpec::Images(_) => "null-images",
+            StreamSpec::Flows(_) => "null-flows",
+        }
+    }
+    fn stream(&self) -> StreamSpec {
+        self.stream.clone()
+    }
+    fn threshold(&self) -> f64 {
+        -1.0
+    }
+    fn set_threshold(&mut self, _t: f64) {}
+    fn score(&mut self, _gpu: &Gpu, _samples: &[u8], n: usize) -> Result<Vec<f32>> {
+        Ok(vec![0.0; n])
     }
 }
