@@ -206,12 +206,30 @@ fn sigterm_mid_stream_loses_no_alert() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let err_lines = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if l.starts_with("detect: reading") {
+                let _ = ready_tx.send(());
+            }
+            all.push(l);
+        }
+        all.join("\n")
+    });
     let (half_tx, half_rx) = mpsc::channel();
     let feeder = std::thread::spawn(move || {
-        // Slowly: 10 packets every 30 ms, as a live tcpdump pipe would.
+        // The header first: the detector reads it before it starts.
         if stdin.write_all(&bytes[..24]).is_err() {
             return;
         }
+        // Packets only once the model is loaded, so that the signal below
+        // falls in the middle of the stream however slow the start-up.
+        if ready_rx.recv_timeout(Duration::from_secs(120)).is_err() {
+            return;
+        }
+        // Slowly: 10 packets every 30 ms, as a live tcpdump pipe would.
         for (i, c) in recs.chunks(10).enumerate() {
             let (a, b) = (c[0].0, c[c.len() - 1].1);
             if stdin.write_all(&bytes[a..b]).is_err() {
@@ -225,11 +243,13 @@ fn sigterm_mid_stream_loses_no_alert() {
         // Hold the pipe open: the detector must stop on the signal, not EOF.
         std::thread::sleep(Duration::from_secs(30));
     });
-    half_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    half_rx
+        .recv_timeout(Duration::from_secs(150))
+        .expect("the detector started and read half the stream");
     pid_kill(child.id(), libc::SIGTERM);
     let t = Instant::now();
     let o = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = err_lines.join().unwrap();
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(
         t.elapsed() < Duration::from_secs(25),

@@ -46,7 +46,14 @@ fn run(
 ) -> (Vec<Value>, Summary, Recorder) {
     let rec = Recorder::default();
     let mut out = EveWriter::new(Box::new(rec.clone()));
-    let s = pipeline::run(common::gpu(), models, Source::Capture(reader), o, &mut out).unwrap();
+    let s = pipeline::run(
+        common::gpu(),
+        models,
+        Source::Capture(Box::new(reader)),
+        o,
+        &mut out,
+    )
+    .unwrap();
     rec.assert_whole_lines();
     (parse_eve(&rec.text()), s, rec)
 }
@@ -84,7 +91,7 @@ fn trickbot_alerts_field_by_field_vae_and_flows_in_one_pass() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("vae.safetensors");
     write_vae_checkpoint(&ck, Some(0.0));
-    let mut models = load_models(common::gpu(), &[ck.clone()], 8, &[]).unwrap();
+    let mut models = load_models(common::gpu(), std::slice::from_ref(&ck), 8, &[]).unwrap();
     models.push(const_model(ConstScorer::flows()));
     let (ev, s, _) = run(&mut models, reader, &opts());
     assert_eq!(s.packets, 74, "each packet is read once for both models");

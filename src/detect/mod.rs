@@ -205,7 +205,7 @@ pub fn run_detect(a: &DetectArgs) -> Result<()> {
             } else {
                 InputSource::File(p.clone())
             };
-            Source::Capture(CaptureReader::open(&input)?)
+            Source::Capture(Box::new(CaptureReader::open(&input)?))
         }
         (None, Some(i)) => {
             let l = live::LiveCapture::open(i, filter.as_deref(), a.snaplen)?;
@@ -232,6 +232,18 @@ pub fn run_detect(a: &DetectArgs) -> Result<()> {
         iface: a.interface.clone(),
         ..PipelineOptions::default()
     };
+    if !a.quiet {
+        if let Some(p) = &a.read {
+            eprintln!(
+                "detect: reading {}",
+                if p.as_os_str() == "-" {
+                    "<stdin>".into()
+                } else {
+                    p.display().to_string()
+                }
+            );
+        }
+    }
     let s = pipeline::run(&gpu, &mut models, source, &opts, &mut out)?;
     if !a.quiet {
         print_summary(&s, &models);
@@ -318,7 +330,13 @@ pub fn run_bench_detect(a: &BenchDetectArgs) -> Result<()> {
         ..PipelineOptions::default()
     };
     let mut out = EveWriter::sink();
-    let s = pipeline::run(&gpu, &mut models, Source::Capture(reader), &opts, &mut out)?;
+    let s = pipeline::run(
+        &gpu,
+        &mut models,
+        Source::Capture(Box::new(reader)),
+        &opts,
+        &mut out,
+    )?;
     if let Some(e) = &s.input_error {
         bail!("{e}");
     }

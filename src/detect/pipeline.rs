@@ -41,7 +41,7 @@ const POLL: Duration = Duration::from_millis(20);
 /// Where packets come from.
 pub enum Source {
     /// A pcap/pcapng file or stdin, opened by the caller.
-    Capture(CaptureReader),
+    Capture(Box<CaptureReader>),
     /// A live interface (libpcap).
     Live(super::live::LiveCapture),
 }
@@ -576,11 +576,14 @@ pub struct Model {
     pub file: String,
 }
 
+/// A pending sample: its facts, ICMP type/code, and when it was completed.
+type PendingItem = (SampleMeta, Option<(u8, u8)>, Instant);
+
 /// Samples waiting for one model's next batch.
 #[derive(Default)]
 struct Pending {
     data: Vec<u8>,
-    items: Vec<(SampleMeta, Option<(u8, u8)>, Instant)>,
+    items: Vec<PendingItem>,
     oldest: Option<Instant>,
 }
 
@@ -820,7 +823,7 @@ pub fn run(
         std::thread::Builder::new()
             .name("gpu-nids-capture".into())
             .spawn(move || match source {
-                Source::Capture(r) => capture_file(r, &o, ptx, &c, &e),
+                Source::Capture(r) => capture_file(*r, &o, ptx, &c, &e),
                 Source::Live(l) => capture_live(l, &o, ptx, &c, &e),
             })
             .context("starting the capture thread")?;

@@ -94,9 +94,12 @@ impl Scorer for ConstScorer {
     }
 }
 
+/// Every write call, with its time.
+pub type Writes = Arc<Mutex<Vec<(Instant, Vec<u8>)>>>;
+
 /// Records every write call separately, with its time.
 #[derive(Clone, Default)]
-pub struct Recorder(pub Arc<Mutex<Vec<(Instant, Vec<u8>)>>>);
+pub struct Recorder(pub Writes);
 
 impl Write for Recorder {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
