@@ -10,3 +10,5 @@ pub mod commands;
 pub mod data;
 pub mod eval;
 pub mod util;
+// [detect]
+pub mod detect;

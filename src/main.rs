@@ -36,6 +36,9 @@ enum Command {
     Score(commands::ScoreArgs),
     /// Evaluate a model on labelled test traffic: ROC-AUC, PR-AUC, per-attack table, pictures.
     Eval(commands::EvalArgs),
+    // [detect] subcommand.
+    /// Run trained models over a capture file, stdin or a live interface; alerts as Suricata EVE JSON.
+    Detect(gpu_nids::detect::DetectArgs),
 }
 
 #[derive(Subcommand)]
@@ -55,6 +58,9 @@ enum BenchCommand {
     Train(gpu_nids::bench::BenchTrainArgs),
     /// Every kernel at the models' shapes (forward and backward): ms per call, GFLOP/s or GB/s.
     Ops(gpu_nids::bench::BenchOpsArgs),
+    // [detect] bench subcommand.
+    /// End-to-end detector throughput (packets/s, samples/s) and alert latency p50/p99 on one capture.
+    Detect(gpu_nids::detect::BenchDetectArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -70,6 +76,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(TrainCommand::Vae(a)) => commands::train_vae(&a),
         Command::Score(a) => commands::score(&a),
         Command::Eval(a) => commands::eval(&a),
+        // [detect] match arms.
+        Command::Detect(a) => gpu_nids::detect::run_detect(&a),
+        Command::Bench(BenchCommand::Detect(a)) => gpu_nids::detect::run_bench_detect(&a),
     }
 }
 

@@ -280,6 +280,12 @@ impl CaptureReader {
     pub fn total_size(&self) -> Option<u64> {
         self.total_size
     }
+    /// Bytes read from the source but not yet returned as frames: when
+    /// few remain, the next frame may wait on the source (streaming users
+    /// pass on what they hold first).
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
     /// Non-fatal problems (truncated last record, empty capture).
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)

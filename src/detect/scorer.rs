@@ -1,0 +1,238 @@
+//! What `detect` needs from a model: which samples it scores and how, and
+//! its alert threshold. The VAE implements it here; the flow models
+//! (checkpoint "model" = doc-ids, ae, conv-ae) plug in by implementing
+//! [`Scorer`] and adding an arm to [`load_scorer`].
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::checkpoint::Checkpoint;
+use crate::commands::{load_vae, ImageSpec, Pair};
+use crate::gpu::Gpu;
+use crate::ingest::{FlowOptions, ImageOptions, SampleKind, IMAGE_LEN};
+use crate::models::vae::{Vae, VaeRun};
+
+/// How a model's samples are built from packets. Models with equal specs
+/// share one builder (and so one copy of the grouping state).
+#[derive(Clone, Debug, PartialEq)]
+pub enum StreamSpec {
+    Images(ImageOptions),
+    Flows(FlowOptions),
+}
+
+impl StreamSpec {
+    pub fn kind(&self) -> SampleKind {
+        match self {
+            StreamSpec::Images(_) => SampleKind::Images,
+            StreamSpec::Flows(_) => SampleKind::Flows,
+        }
+    }
+    pub fn sample_len(&self) -> usize {
+        match self {
+            StreamSpec::Images(_) => IMAGE_LEN,
+            StreamSpec::Flows(f) => f.n * f.l,
+        }
+    }
+}
+
+/// The Suricata rule identity of a model's alerts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signature {
+    pub signature_id: u32,
+    pub text: String,
+}
+
+/// Signature ids sit in the range Emerging Threats reserves for local
+/// rules (1000000-1999999), so they clash with no published rule.
+pub fn signature_for(kind: &str, samples: SampleKind) -> Signature {
+    let (id, name) = match kind {
+        "vae" => (1_990_001, "VAE"),
+        "doc-ids" => (1_990_002, "DOC-IDS"),
+        "ae" => (1_990_003, "AE"),
+        "conv-ae" => (1_990_004, "1D-Conv AE"),
+        _ => (1_990_099, kind),
+    };
+    let unit = match samples {
+        SampleKind::Images => "pair image",
+        SampleKind::Flows => "flow",
+    };
+    Signature {
+        signature_id: id,
+        text: format!("gpu-nids {name} anomaly: {unit}"),
+    }
+}
+
+pub trait Scorer {
+    /// The checkpoint's "model" kind (vae, doc-ids, ...).
+    fn kind(&self) -> &str;
+    /// How samples are built for this model.
+    fn stream(&self) -> StreamSpec;
+    fn sample_kind(&self) -> SampleKind {
+        self.stream().kind()
+    }
+    /// Scores above this alert.
+    fn threshold(&self) -> f64;
+    fn set_threshold(&mut self, t: f64);
+    fn signature(&self) -> Signature {
+        signature_for(self.kind(), self.sample_kind())
+    }
+    /// Anomaly scores (higher = more anomalous) of `n` samples lying back
+    /// to back in `samples`.
+    fn score(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Vec<f32>>;
+}
+
+/// The traffic-image VAE (MODELS.md §1-2, 7).
+pub struct VaeScorer {
+    model: Vae,
+    spec: ImageSpec,
+    threshold: f64,
+    /// Runs at increasing batch sizes: a lone sample sent on by the latency
+    /// bound goes through the smallest one instead of a full batch's forward.
+    runs: Vec<VaeRun>,
+}
+
+/// The smallest run, for latency-bound partial batches.
+const SMALL_BATCH: usize = 4;
+
+impl VaeScorer {
+    pub fn new(
+        gpu: &Gpu,
+        model: Vae,
+        spec: ImageSpec,
+        threshold: f64,
+        batch: usize,
+    ) -> Result<Self> {
+        let batch = batch.max(1);
+        // Doubling sizes from SMALL_BATCH: a partial batch wastes at most
+        // half of the forward it runs (the kernels' shapes are fixed per run).
+        let mut sizes = Vec::new();
+        let mut b = SMALL_BATCH.min(batch);
+        while b < batch {
+            sizes.push(b);
+            b *= 2;
+        }
+        sizes.push(batch);
+        let runs = sizes
+            .into_iter()
+            .map(|b| VaeRun::new(gpu, b, false))
+            .collect::<Result<_, _>>()?;
+        let mut v = VaeScorer {
+            model,
+            spec,
+            threshold,
+            runs,
+        };
+        // Compile the kernels now, so that the first alert does not wait for it.
+        v.score(gpu, &vec![255u8; IMAGE_LEN], 1)?;
+        Ok(v)
+    }
+    pub fn image_options(&self) -> ImageOptions {
+        ImageOptions {
+            undirected: self.spec.pair == Pair::Undirected,
+            min_packets: self.spec.min_packets,
+            mask_addresses: self.spec.mask_addresses,
+            ..ImageOptions::default()
+        }
+    }
+}
+
+impl Scorer for VaeScorer {
+    fn kind(&self) -> &str {
+        "vae"
+    }
+    fn stream(&self) -> StreamSpec {
+        StreamSpec::Images(self.image_options())
+    }
+    fn threshold(&self) -> f64 {
+        self.threshold
+    }
+    fn set_threshold(&mut self, t: f64) {
+        self.threshold = t;
+    }
+    fn score(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(n);
+        let largest = self.runs.last().map_or(1, |r| r.batch);
+        let mut done = 0;
+        while done < n {
+            let m = (n - done).min(largest);
+            let run = self
+                .runs
+                .iter()
+                .find(|r| r.batch >= m)
+                .unwrap_or(&self.runs[self.runs.len() - 1]);
+            run.upload(gpu, &samples[done * IMAGE_LEN..(done + m) * IMAGE_LEN]);
+            let mut b = gpu.batch();
+            run.score(&mut b, &self.model, m)?;
+            b.submit()?;
+            out.extend_from_slice(&gpu.read(&run.scores)?[..m]);
+            done += m;
+        }
+        Ok(out)
+    }
+}
+
+/// A checkpoint ready for `detect`: its scorer and whether the threshold
+/// came from the checkpoint.
+pub struct LoadedScorer {
+    pub scorer: Box<dyn Scorer>,
+    pub path: String,
+    pub has_threshold: bool,
+}
+
+/// Loads a checkpoint of any model kind `detect` can run. `threshold`
+/// overrides the checkpoint's; a checkpoint without one needs it.
+pub fn load_scorer(
+    gpu: &Gpu,
+    path: &Path,
+    batch: usize,
+    threshold: Option<f64>,
+) -> Result<LoadedScorer> {
+    let origin = path.display().to_string();
+    let c = Checkpoint::load(path)?;
+    let kind = c.meta.get("model").cloned().unwrap_or_else(|| "?".into());
+    match kind.as_str() {
+        "vae" => {
+            let m = load_vae(gpu, path)?;
+            let has = m.threshold.is_some();
+            let t = match (threshold, &m.threshold) {
+                (Some(t), _) => t,
+                (None, Some(t)) => t.value,
+                (None, None) => bail!("{origin}: the checkpoint holds no alert threshold (train to the end, or run `gpu-nids eval`); pass --threshold"),
+            };
+            Ok(LoadedScorer {
+                scorer: Box::new(VaeScorer::new(gpu, m.model, m.spec, t, batch)?),
+                path: origin,
+                has_threshold: has,
+            })
+        }
+        "doc-ids" | "ae" | "conv-ae" => bail!("{origin}: model kind '{kind}' not supported by detect yet"),
+        other => bail!("{origin}: unknown model kind '{other}' in checkpoint metadata (expected vae, doc-ids, ae or conv-ae)"),
+    }
+}
+
+/// Scores nothing: every sample gets 0 against a threshold of -1, so every
+/// sample alerts. `bench detect --pipeline-only` runs it to measure capture,
+/// sample building and EVE output without a model's cost.
+pub struct NullScorer {
+    pub stream: StreamSpec,
+}
+
+impl Scorer for NullScorer {
+    fn kind(&self) -> &str {
+        match self.stream {
+            StreamSpec::Images(_) => "null-images",
+            StreamSpec::Flows(_) => "null-flows",
+        }
+    }
+    fn stream(&self) -> StreamSpec {
+        self.stream.clone()
+    }
+    fn threshold(&self) -> f64 {
+        -1.0
+    }
+    fn set_threshold(&mut self, _t: f64) {}
+    fn score(&mut self, _gpu: &Gpu, _samples: &[u8], n: usize) -> Result<Vec<f32>> {
+        Ok(vec![0.0; n])
+    }
+}
