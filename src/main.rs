@@ -82,7 +82,27 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Mesa's Vulkan drivers complain on every start without a private runtime directory
+/// (common under sudo, cron and containers); give them one before any GPU code runs.
+fn ensure_runtime_dir() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir()) {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("gpu-nids-xdg-{}", unsafe { libc::getuid() }));
+        if std::fs::create_dir_all(&dir).is_ok()
+            && std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_ok()
+        {
+            // Still single-threaded here, so changing the environment is sound.
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        }
+    }
+}
+
 fn main() {
+    ensure_runtime_dir();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
