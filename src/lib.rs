@@ -9,3 +9,6 @@ pub mod commands;
 pub mod data;
 pub mod eval;
 pub mod util;
+// [doc-ids] flow models: training loops and commands.
+pub mod commands_flow;
+pub mod train_flow;
