@@ -383,6 +383,9 @@ pub struct BenchTrainArgs {
     pub steps: usize,
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
+    /// Also time one DOC-IDS step kernel by kernel (GPU timestamps) and print where it goes.
+    #[arg(long)]
+    pub profile: bool,
     #[command(flatten)]
     pub gpu: GpuArgs,
 }
@@ -402,6 +405,41 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
         };
         let sps = a.steps as f64 / secs;
         println!("{batch:>6}  {sps:>9.2}  {:>11.0}  {:>9.1}", sps * per_step as f64, 1e3 / sps);
+        if a.profile && a.model == BenchModel::DocIds {
+            profile_doc_ids(&gpu, batch)?;
+        }
+    }
+    Ok(())
+}
+
+/// Per-kernel GPU time of one DOC-IDS training step, summed by kernel entry point.
+fn profile_doc_ids(gpu: &Gpu, batch: usize) -> Result<()> {
+    use crate::models::doc_ids::{self, DocIds, DocRun};
+    let classes = 20;
+    let m = DocIds::from_host(gpu, classes, &crate::models::params::init(&doc_ids::layers(classes), 0), &doc_ids::init_running())?;
+    let run = DocRun::new(gpu, batch, classes, LossWeights::default(), true)?;
+    let data = tf::synthetic_flows(2 * batch, classes, 1);
+    let labels: Vec<u32> = (0..batch).map(|i| (i % classes) as u32).collect();
+    let half = batch * doc_ids::INPUT;
+    run.upload_step(gpu, &data.data[..half], &labels, &data.data[half..2 * half]);
+    let mut b = gpu.batch();
+    run.forward_backward(&mut b, &m)?;
+    let Some(times) = b.submit_timed()? else {
+        println!("  (this adapter has no timestamp queries: no per-kernel profile)");
+        return Ok(());
+    };
+    let mut by: std::collections::BTreeMap<&str, (f64, usize)> = Default::default();
+    for t in &times {
+        let e = by.entry(t.label).or_default();
+        e.0 += t.ns;
+        e.1 += 1;
+    }
+    let total: f64 = times.iter().map(|t| t.ns).sum();
+    let mut v: Vec<_> = by.into_iter().collect();
+    v.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+    println!("  one step, {} dispatches, {:.1} ms of kernel time:", times.len(), total / 1e6);
+    for (label, (ns, k)) in v {
+        println!("  {label:<24} {:>9.2} ms  {:>5.1}%  ({k} dispatches)", ns / 1e6, 100.0 * ns / total);
     }
     Ok(())
 }
