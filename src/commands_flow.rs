@@ -102,6 +102,10 @@ pub struct TrainDocIdsArgs {
     /// Fraction of each reference class held out (seeded) for the per-epoch accuracy.
     #[arg(long, default_value_t = 0.1)]
     pub ref_val_split: f64,
+    /// Use at most this many reference samples per class (seeded choice), for shorter
+    /// epochs on a slow adapter; the default uses them all.
+    #[arg(long)]
+    pub reference_per_class: Option<usize>,
     /// Weight of the compactness loss l_C.
     #[arg(long, default_value_t = 0.1)]
     pub lambda_c: f64,
@@ -200,10 +204,13 @@ pub fn train_doc_ids(a: &TrainDocIdsArgs) -> Result<()> {
     let target = load(&a.target, &flow_options(&a.capture, &spec, a.train.quiet)?)?;
     let mut ro = flow_options(&CaptureArgs { labels: None, split: None, split_frac: 0.7 }, &spec, a.train.quiet)?;
     ro.class = ClassSource::FileStem;
-    let reference = load(&reference_inputs(&a.reference)?, &ro)?;
+    let mut reference = load(&reference_inputs(&a.reference)?, &ro)?.set;
+    if let Some(k) = a.reference_per_class {
+        reference = tf::limit_per_class(&reference, k, opts.seed);
+    }
     let gpu = a.gpu.open()?;
     let started = Instant::now();
-    let out = tf::train_doc_ids(&gpu, &reference.set, &target.set, &opts, &a.output, a.train.resume.as_deref(), &spec)?;
+    let out = tf::train_doc_ids(&gpu, &reference, &target.set, &opts, &a.output, a.train.resume.as_deref(), &spec)?;
     report_training(&out, &a.output, "DOC-IDS loss per step", started)
 }
 

@@ -349,6 +349,24 @@ pub fn reference_classes(data: &dyn Samples) -> (Vec<String>, Vec<u32>) {
     (used, ids)
 }
 
+/// At most `limit` samples per class (a seeded choice, kept in input order): a smaller
+/// reference set, hence shorter epochs, where the adapter is slow.
+pub fn limit_per_class(data: &dyn Samples, limit: usize, seed: u64) -> crate::ingest::SampleSet {
+    let (classes, labels) = reference_classes(data);
+    let mut keep = vec![];
+    for c in 0..classes.len() {
+        let idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == c as u32).collect();
+        keep.extend(epoch_order(idx.len(), seed ^ 0x11_4117, c).into_iter().take(limit).map(|k| idx[k]));
+    }
+    keep.sort_unstable();
+    let mut out = crate::ingest::SampleSet::new(data.sample_len());
+    out.names = crate::ingest::NameTable::from_names(data.class_names().to_vec());
+    for i in keep {
+        out.push(crate::ingest::Sample { data: data.sample(i).to_vec(), meta: data.meta(i) });
+    }
+    out
+}
+
 /// Per class, a seeded `frac` of its samples held out: (train, held-out) index lists.
 pub fn split_reference(labels: &[u32], classes: usize, frac: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let (mut train, mut val) = (vec![], vec![]);
