@@ -166,7 +166,9 @@ pub fn reference_inputs(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let top: Vec<PathBuf> = files
                 .into_iter()
                 .filter_map(|s| match s {
-                    crate::ingest::InputSource::File(f) if f.parent() == Some(p.as_path()) => Some(f),
+                    crate::ingest::InputSource::File(f) if f.parent() == Some(p.as_path()) => {
+                        Some(f)
+                    }
                     _ => None,
                 })
                 .collect();
@@ -181,7 +183,12 @@ pub fn reference_inputs(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn report_training(out: &tf::FlowOutcome, output: &Path, title: &str, started: Instant) -> Result<()> {
+fn report_training(
+    out: &tf::FlowOutcome,
+    output: &Path,
+    title: &str,
+    started: Instant,
+) -> Result<()> {
     let curve = crate::train::loss_curve_path(output);
     tf::plot_loss_curve(&curve, title, &out.state.history)?;
     let t = &out.threshold;
@@ -199,10 +206,21 @@ pub fn train_doc_ids(a: &TrainDocIdsArgs) -> Result<()> {
     };
     let mut opts = a.train.apply(base);
     opts.ref_val_split = a.ref_val_split;
-    opts.weights = LossWeights { lambda_c: a.lambda_c, lambda_r: a.lambda_r };
+    opts.weights = LossWeights {
+        lambda_c: a.lambda_c,
+        lambda_r: a.lambda_r,
+    };
     let spec = FlowSpec::new(!a.train.keep_addresses);
     let target = load(&a.target, &flow_options(&a.capture, &spec, a.train.quiet)?)?;
-    let mut ro = flow_options(&CaptureArgs { labels: None, split: None, split_frac: 0.7 }, &spec, a.train.quiet)?;
+    let mut ro = flow_options(
+        &CaptureArgs {
+            labels: None,
+            split: None,
+            split_frac: 0.7,
+        },
+        &spec,
+        a.train.quiet,
+    )?;
     ro.class = ClassSource::FileStem;
     let mut reference = load(&reference_inputs(&a.reference)?, &ro)?.set;
     if let Some(k) = a.reference_per_class {
@@ -210,7 +228,15 @@ pub fn train_doc_ids(a: &TrainDocIdsArgs) -> Result<()> {
     }
     let gpu = a.gpu.open()?;
     let started = Instant::now();
-    let out = tf::train_doc_ids(&gpu, &reference, &target.set, &opts, &a.output, a.train.resume.as_deref(), &spec)?;
+    let out = tf::train_doc_ids(
+        &gpu,
+        &reference,
+        &target.set,
+        &opts,
+        &a.output,
+        a.train.resume.as_deref(),
+        &spec,
+    )?;
     report_training(&out, &a.output, "DOC-IDS loss per step", started)
 }
 
@@ -220,17 +246,39 @@ pub fn train_baseline(kind: BaselineKind, a: &TrainBaselineArgs) -> Result<()> {
     let data = load(&a.inputs, &flow_options(&a.capture, &spec, a.train.quiet)?)?;
     let gpu = a.gpu.open()?;
     let started = Instant::now();
-    let out = tf::train_baseline(&gpu, kind, &data.set, &opts, &a.output, a.train.resume.as_deref(), &spec)?;
-    report_training(&out, &a.output, &format!("{} reconstruction MSE", kind.display()), started)
+    let out = tf::train_baseline(
+        &gpu,
+        kind,
+        &data.set,
+        &opts,
+        &a.output,
+        a.train.resume.as_deref(),
+        &spec,
+    )?;
+    report_training(
+        &out,
+        &a.output,
+        &format!("{} reconstruction MSE", kind.display()),
+        started,
+    )
 }
 
 /// The "model" metadata of a checkpoint.
 pub fn model_kind(path: &Path) -> Result<String> {
-    Ok(Checkpoint::load(path)?.meta_str("model").with_context(|| path.display().to_string())?.to_string())
+    Ok(Checkpoint::load(path)?
+        .meta_str("model")
+        .with_context(|| path.display().to_string())?
+        .to_string())
 }
 
 /// Scores of every sample of a flow model's own samples of `inputs`.
-pub fn score_flow_inputs(gpu: &Gpu, m: &LoadedFlow, inputs: &[PathBuf], capture: &CaptureArgs, quiet: bool) -> Result<(Vec<f64>, Loaded)> {
+pub fn score_flow_inputs(
+    gpu: &Gpu,
+    m: &LoadedFlow,
+    inputs: &[PathBuf],
+    capture: &CaptureArgs,
+    quiet: bool,
+) -> Result<(Vec<f64>, Loaded)> {
     let data = load(inputs, &flow_options(capture, &m.spec, quiet)?)?;
     let idx: Vec<usize> = (0..data.set.labels.len()).collect();
     Ok((tf::score_indices(gpu, &m.net, &data.set, &idx)?, data))
@@ -249,13 +297,27 @@ pub struct Scored {
 
 impl Scored {
     pub fn report(&self) -> Report {
-        report::build(&self.name, &self.scores, &self.labels, &self.groups, self.threshold.clone(), self.train_scores.as_deref(), self.samples.clone())
+        report::build(
+            &self.name,
+            &self.scores,
+            &self.labels,
+            &self.groups,
+            self.threshold.clone(),
+            self.train_scores.as_deref(),
+            self.samples.clone(),
+        )
     }
 }
 
 /// The checkpoint's threshold, else one fitted on the training scores; `--threshold` overrides the value.
-pub fn pick_threshold(saved: Option<&Threshold>, train_scores: Option<&[f64]>, value: Option<f64>) -> Threshold {
-    let mut t = saved.cloned().unwrap_or_else(|| threshold::fit(train_scores.unwrap_or(&[]), 1e-3));
+pub fn pick_threshold(
+    saved: Option<&Threshold>,
+    train_scores: Option<&[f64]>,
+    value: Option<f64>,
+) -> Threshold {
+    let mut t = saved
+        .cloned()
+        .unwrap_or_else(|| threshold::fit(train_scores.unwrap_or(&[]), 1e-3));
     if let Some(v) = value {
         t.value = v;
     }
@@ -268,7 +330,9 @@ pub fn labels_and_groups(test: &Loaded) -> Result<(Vec<bool>, Vec<String>)> {
     if !labels.iter().any(|&l| l) {
         bail!("the test data holds no malicious samples: give attack captures with --labels, or labelled datasets");
     }
-    let groups = (0..labels.len()).map(|i| attack_name(test.file_of(i))).collect();
+    let groups = (0..labels.len())
+        .map(|i| attack_name(test.file_of(i)))
+        .collect();
     Ok((labels, groups))
 }
 
@@ -311,16 +375,28 @@ pub fn eval_compare(a: &EvalArgs) -> Result<()> {
     let gpu = a.gpu.open()?;
     let mut all: Vec<(String, Report, Scored)> = Vec::new();
     for path in &a.compare {
-        let s = if model_kind(path)? == crate::train::MODEL_KIND { crate::commands::vae_scored(&gpu, a, path)?.0 } else { flow_scored(&gpu, a, path)? };
+        let s = if model_kind(path)? == crate::train::MODEL_KIND {
+            crate::commands::vae_scored(&gpu, a, path)?.0
+        } else {
+            flow_scored(&gpu, a, path)?
+        };
         let r = s.report();
-        let stem = path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
+        let stem = path
+            .file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned());
         let mut dir_name = stem.clone();
         let mut k = 2;
         while all.iter().any(|(d, _, _)| *d == dir_name) {
             dir_name = format!("{stem}-{k}");
             k += 1;
         }
-        report::write(&a.output.join(&dir_name), &r, &s.scores, &s.labels, &s.groups)?;
+        report::write(
+            &a.output.join(&dir_name),
+            &r,
+            &s.scores,
+            &s.labels,
+            &s.groups,
+        )?;
         if !a.quiet {
             eprint!("{}", report::table(&r));
         }
@@ -330,12 +406,45 @@ pub fn eval_compare(a: &EvalArgs) -> Result<()> {
     std::fs::create_dir_all(&a.output)?;
     crate::util::write_atomic(&a.output.join("compare.md"), table.as_bytes())?;
     let reports: Vec<&Report> = all.iter().map(|(_, r, _)| r).collect();
-    crate::util::write_atomic(&a.output.join("compare.json"), serde_json::to_string_pretty(&reports)?.as_bytes())?;
+    crate::util::write_atomic(
+        &a.output.join("compare.json"),
+        serde_json::to_string_pretty(&reports)?.as_bytes(),
+    )?;
     let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.3}"));
-    let roc: Vec<(String, Vec<(f64, f64)>)> = all.iter().map(|(d, r, s)| (format!("{d} (AUC {})", f(r.roc_auc)), roc_curve(&s.scores, &s.labels))).collect();
-    crate::eval::plots::curves(&a.output.join("roc.png"), "ROC", "false-positive rate", "true-positive rate", &roc, true)?;
-    let pr: Vec<(String, Vec<(f64, f64)>)> = all.iter().map(|(d, r, s)| (format!("{d} (AP {})", f(r.pr_auc)), pr_curve(&s.scores, &s.labels))).collect();
-    crate::eval::plots::curves(&a.output.join("pr.png"), "Precision-recall", "recall", "precision", &pr, false)?;
+    let roc: Vec<(String, Vec<(f64, f64)>)> = all
+        .iter()
+        .map(|(d, r, s)| {
+            (
+                format!("{d} (AUC {})", f(r.roc_auc)),
+                roc_curve(&s.scores, &s.labels),
+            )
+        })
+        .collect();
+    crate::eval::plots::curves(
+        &a.output.join("roc.png"),
+        "ROC",
+        "false-positive rate",
+        "true-positive rate",
+        &roc,
+        true,
+    )?;
+    let pr: Vec<(String, Vec<(f64, f64)>)> = all
+        .iter()
+        .map(|(d, r, s)| {
+            (
+                format!("{d} (AP {})", f(r.pr_auc)),
+                pr_curve(&s.scores, &s.labels),
+            )
+        })
+        .collect();
+    crate::eval::plots::curves(
+        &a.output.join("pr.png"),
+        "Precision-recall",
+        "recall",
+        "precision",
+        &pr,
+        false,
+    )?;
     print!("{table}");
     println!("report: {}", a.output.display());
     Ok(())
@@ -346,24 +455,64 @@ pub fn eval_compare(a: &EvalArgs) -> Result<()> {
 pub fn compare_table(reports: &[&Report]) -> String {
     let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
     let mut s = String::from("| | ");
-    s += &reports.iter().map(|r| r.model.clone()).collect::<Vec<_>>().join(" | ");
+    s += &reports
+        .iter()
+        .map(|r| r.model.clone())
+        .collect::<Vec<_>>()
+        .join(" | ");
     s += " |\n|---|";
     s += &"---|".repeat(reports.len());
     s.push('\n');
     let row = |s: &mut String, name: &str, cells: Vec<String>| {
         *s += &format!("| {name} | {} |\n", cells.join(" | "));
     };
-    row(&mut s, "benign / malicious test samples", reports.iter().map(|r| format!("{} / {}", r.benign_test, r.malicious_test)).collect());
-    row(&mut s, "**ROC-AUC**", reports.iter().map(|r| format!("**{}**", f(r.roc_auc))).collect());
-    row(&mut s, "**PR-AUC**", reports.iter().map(|r| format!("**{}**", f(r.pr_auc))).collect());
-    row(&mut s, "TPR / FPR at threshold", reports.iter().map(|r| format!("{:.3} / {:.3}", r.tpr, r.fpr)).collect());
-    let mut attacks: Vec<String> = reports.iter().flat_map(|r| r.per_attack.iter().map(|a| a.attack.clone())).collect();
+    row(
+        &mut s,
+        "benign / malicious test samples",
+        reports
+            .iter()
+            .map(|r| format!("{} / {}", r.benign_test, r.malicious_test))
+            .collect(),
+    );
+    row(
+        &mut s,
+        "**ROC-AUC**",
+        reports
+            .iter()
+            .map(|r| format!("**{}**", f(r.roc_auc)))
+            .collect(),
+    );
+    row(
+        &mut s,
+        "**PR-AUC**",
+        reports
+            .iter()
+            .map(|r| format!("**{}**", f(r.pr_auc)))
+            .collect(),
+    );
+    row(
+        &mut s,
+        "TPR / FPR at threshold",
+        reports
+            .iter()
+            .map(|r| format!("{:.3} / {:.3}", r.tpr, r.fpr))
+            .collect(),
+    );
+    let mut attacks: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.per_attack.iter().map(|a| a.attack.clone()))
+        .collect();
     attacks.sort();
     attacks.dedup();
     for name in attacks {
         let cells = reports
             .iter()
-            .map(|r| r.per_attack.iter().find(|a| a.attack == name).map_or("-".into(), |a| format!("{} ({})", f(a.roc_auc), a.samples)))
+            .map(|r| {
+                r.per_attack
+                    .iter()
+                    .find(|a| a.attack == name)
+                    .map_or("-".into(), |a| format!("{} ({})", f(a.roc_auc), a.samples))
+            })
             .collect();
         row(&mut s, &format!("{name} ROC-AUC (samples)"), cells);
     }
@@ -401,17 +550,29 @@ pub struct BenchTrainArgs {
 /// nothing read back in between; one sync at the end).
 pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
     let gpu = a.gpu.open()?;
-    println!("model {:?}: training-step throughput on synthetic data ({} timed steps after {} warm-up)", a.model, a.steps, a.warmup);
-    println!("{:>6}  {:>9}  {:>11}  {:>9}", "batch", "steps/s", "samples/s", "ms/step");
+    println!(
+        "model {:?}: training-step throughput on synthetic data ({} timed steps after {} warm-up)",
+        a.model, a.steps, a.warmup
+    );
+    println!(
+        "{:>6}  {:>9}  {:>11}  {:>9}",
+        "batch", "steps/s", "samples/s", "ms/step"
+    );
     for &batch in &a.batch {
         let (secs, per_step) = match a.model {
             BenchModel::DocIds => bench_doc_ids(&gpu, batch, a.warmup, a.steps)?,
             BenchModel::Ae => bench_baseline(&gpu, BaselineKind::Ae, batch, a.warmup, a.steps)?,
-            BenchModel::ConvAe => bench_baseline(&gpu, BaselineKind::ConvAe, batch, a.warmup, a.steps)?,
+            BenchModel::ConvAe => {
+                bench_baseline(&gpu, BaselineKind::ConvAe, batch, a.warmup, a.steps)?
+            }
             BenchModel::Vae => bench_vae(&gpu, batch, a.warmup, a.steps)?,
         };
         let sps = a.steps as f64 / secs;
-        println!("{batch:>6}  {sps:>9.2}  {:>11.0}  {:>9.1}", sps * per_step as f64, 1e3 / sps);
+        println!(
+            "{batch:>6}  {sps:>9.2}  {:>11.0}  {:>9.1}",
+            sps * per_step as f64,
+            1e3 / sps
+        );
         if a.profile && a.model == BenchModel::DocIds {
             profile_doc_ids(&gpu, batch)?;
         }
@@ -423,7 +584,12 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
 fn profile_doc_ids(gpu: &Gpu, batch: usize) -> Result<()> {
     use crate::models::doc_ids::{self, DocIds, DocRun};
     let classes = 20;
-    let m = DocIds::from_host(gpu, classes, &crate::models::params::init(&doc_ids::layers(classes), 0), &doc_ids::init_running())?;
+    let m = DocIds::from_host(
+        gpu,
+        classes,
+        &crate::models::params::init(&doc_ids::layers(classes), 0),
+        &doc_ids::init_running(),
+    )?;
     let run = DocRun::new(gpu, batch, classes, LossWeights::default(), true)?;
     let data = tf::synthetic_flows(2 * batch, classes, 1);
     let labels: Vec<u32> = (0..batch).map(|i| (i % classes) as u32).collect();
@@ -444,15 +610,28 @@ fn profile_doc_ids(gpu: &Gpu, batch: usize) -> Result<()> {
     let total: f64 = times.iter().map(|t| t.ns).sum();
     let mut v: Vec<_> = by.into_iter().collect();
     v.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
-    println!("  one step, {} dispatches, {:.1} ms of kernel time:", times.len(), total / 1e6);
+    println!(
+        "  one step, {} dispatches, {:.1} ms of kernel time:",
+        times.len(),
+        total / 1e6
+    );
     for (label, (ns, k)) in v {
-        println!("  {label:<24} {:>9.2} ms  {:>5.1}%  ({k} dispatches)", ns / 1e6, 100.0 * ns / total);
+        println!(
+            "  {label:<24} {:>9.2} ms  {:>5.1}%  ({k} dispatches)",
+            ns / 1e6,
+            100.0 * ns / total
+        );
     }
     Ok(())
 }
 
 /// Runs `warmup` then `steps` calls of `step`, returning the seconds of the timed ones.
-fn time_steps(gpu: &Gpu, warmup: usize, steps: usize, mut step: impl FnMut(u64) -> Result<()>) -> Result<f64> {
+fn time_steps(
+    gpu: &Gpu,
+    warmup: usize,
+    steps: usize,
+    mut step: impl FnMut(u64) -> Result<()>,
+) -> Result<f64> {
     for t in 0..warmup {
         step(t as u64 + 1)?;
     }
@@ -465,14 +644,24 @@ fn time_steps(gpu: &Gpu, warmup: usize, steps: usize, mut step: impl FnMut(u64) 
     Ok(started.elapsed().as_secs_f64())
 }
 
-fn adam_state(gpu: &Gpu, lens: &[usize]) -> Result<Vec<(crate::gpu::Buf<f32>, crate::gpu::Buf<f32>)>> {
-    lens.iter().map(|&l| Ok((gpu.zeros(l)?, gpu.zeros(l)?))).collect()
+fn adam_state(
+    gpu: &Gpu,
+    lens: &[usize],
+) -> Result<Vec<(crate::gpu::Buf<f32>, crate::gpu::Buf<f32>)>> {
+    lens.iter()
+        .map(|&l| Ok((gpu.zeros(l)?, gpu.zeros(l)?)))
+        .collect()
 }
 
 fn bench_doc_ids(gpu: &Gpu, batch: usize, warmup: usize, steps: usize) -> Result<(f64, usize)> {
     use crate::models::doc_ids::{self, DocIds, DocRun};
     let classes = 20;
-    let m = DocIds::from_host(gpu, classes, &crate::models::params::init(&doc_ids::layers(classes), 0), &doc_ids::init_running())?;
+    let m = DocIds::from_host(
+        gpu,
+        classes,
+        &crate::models::params::init(&doc_ids::layers(classes), 0),
+        &doc_ids::init_running(),
+    )?;
     let run = DocRun::new(gpu, batch, classes, LossWeights::default(), true)?;
     let data = tf::synthetic_flows(2 * batch, classes, 1);
     let labels: Vec<u32> = (0..batch).map(|i| (i % classes) as u32).collect();
@@ -484,16 +673,35 @@ fn bench_doc_ids(gpu: &Gpu, batch: usize, warmup: usize, steps: usize) -> Result
         let mut b = gpu.batch();
         run.forward_backward(&mut b, &m)?;
         for (p, (mm, v)) in m.params.iter().zip(&moments) {
-            crate::nn::optim::adam_step(&mut b, p.w.len(), &cfg, t, p.w.raw(), p.g.raw(), mm.raw(), v.raw())?;
+            crate::nn::optim::adam_step(
+                &mut b,
+                p.w.len(),
+                &cfg,
+                t,
+                p.w.raw(),
+                p.g.raw(),
+                mm.raw(),
+                v.raw(),
+            )?;
         }
         Ok(b.submit()?)
     })?;
     Ok((secs, 2 * batch))
 }
 
-fn bench_baseline(gpu: &Gpu, kind: BaselineKind, batch: usize, warmup: usize, steps: usize) -> Result<(f64, usize)> {
+fn bench_baseline(
+    gpu: &Gpu,
+    kind: BaselineKind,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<(f64, usize)> {
     use crate::models::baselines::{self, Baseline, BaselineRun};
-    let m = Baseline::from_host(gpu, kind, &crate::models::params::init(&baselines::layers(kind), 0))?;
+    let m = Baseline::from_host(
+        gpu,
+        kind,
+        &crate::models::params::init(&baselines::layers(kind), 0),
+    )?;
     let run = BaselineRun::new(gpu, kind, batch, true)?;
     let data = tf::synthetic_flows(batch, 4, 1);
     let moments = adam_state(gpu, &m.params.iter().map(|p| p.w.len()).collect::<Vec<_>>())?;
@@ -503,7 +711,16 @@ fn bench_baseline(gpu: &Gpu, kind: BaselineKind, batch: usize, warmup: usize, st
         let mut b = gpu.batch();
         run.forward_backward(&mut b, &m, batch)?;
         for (p, (mm, v)) in m.params.iter().zip(&moments) {
-            crate::nn::optim::adam_step(&mut b, p.w.len(), &cfg, t, p.w.raw(), p.g.raw(), mm.raw(), v.raw())?;
+            crate::nn::optim::adam_step(
+                &mut b,
+                p.w.len(),
+                &cfg,
+                t,
+                p.w.raw(),
+                p.g.raw(),
+                mm.raw(),
+                v.raw(),
+            )?;
         }
         Ok(b.submit()?)
     })?;
@@ -516,7 +733,15 @@ fn bench_vae(gpu: &Gpu, batch: usize, warmup: usize, steps: usize) -> Result<(f6
     let m = Vae::from_host(gpu, &crate::train::init_params(0))?;
     let run = VaeRun::new(gpu, batch, true)?;
     let mut rng = crate::nn::init::HostRng::new(1);
-    let pixels: Vec<u8> = (0..batch * PIXELS).map(|_| if rng.next_u64() % 4 == 0 { (rng.next_u64() % 256) as u8 } else { 255 }).collect();
+    let pixels: Vec<u8> = (0..batch * PIXELS)
+        .map(|_| {
+            if rng.next_u64() % 4 == 0 {
+                (rng.next_u64() % 256) as u8
+            } else {
+                255
+            }
+        })
+        .collect();
     let moments = adam_state(gpu, &m.params.iter().map(|p| p.w.len()).collect::<Vec<_>>())?;
     let cfg = crate::nn::optim::Adam::default();
     let secs = time_steps(gpu, warmup, steps, |t| {
@@ -524,7 +749,16 @@ fn bench_vae(gpu: &Gpu, batch: usize, warmup: usize, steps: usize) -> Result<(f6
         let mut b = gpu.batch();
         run.forward_backward(&mut b, &m, batch, NoiseKey::new(0, t))?;
         for (p, (mm, v)) in m.params.iter().zip(&moments) {
-            crate::nn::optim::adam_step(&mut b, p.w.len(), &cfg, t, p.w.raw(), p.g.raw(), mm.raw(), v.raw())?;
+            crate::nn::optim::adam_step(
+                &mut b,
+                p.w.len(),
+                &cfg,
+                t,
+                p.w.raw(),
+                p.g.raw(),
+                mm.raw(),
+                v.raw(),
+            )?;
         }
         Ok(b.submit()?)
     })?;

@@ -75,11 +75,20 @@ impl FlowTrainOptions {
     }
     /// The paper's setting: SGD lr 5e-5, weight decay 5e-4, no momentum, batch 64.
     pub fn doc_ids_paper() -> Self {
-        FlowTrainOptions { optimizer: Optimizer::Sgd, lr: 5e-5, weight_decay: 5e-4, epochs: 30, ..Self::doc_ids_default() }
+        FlowTrainOptions {
+            optimizer: Optimizer::Sgd,
+            lr: 5e-5,
+            weight_decay: 5e-4,
+            epochs: 30,
+            ..Self::doc_ids_default()
+        }
     }
     /// The baselines: Adam 1e-3, batch 64 (MODELS.md §4).
     pub fn baseline_default() -> Self {
-        FlowTrainOptions { epochs: 100, ..Self::doc_ids_default() }
+        FlowTrainOptions {
+            epochs: 100,
+            ..Self::doc_ids_default()
+        }
     }
 }
 
@@ -127,7 +136,12 @@ pub struct FlowSpec {
 
 impl FlowSpec {
     pub fn new(anonymise: bool) -> Self {
-        FlowSpec { kind: "flows".into(), n: 4, l: 80, anonymise }
+        FlowSpec {
+            kind: "flows".into(),
+            n: 4,
+            l: 80,
+            anonymise,
+        }
     }
 }
 
@@ -169,7 +183,12 @@ struct OptState {
 }
 
 impl OptState {
-    fn new(gpu: &Gpu, o: &FlowTrainOptions, params: &[Param], saved: Option<&Checkpoint>) -> Result<OptState> {
+    fn new(
+        gpu: &Gpu,
+        o: &FlowTrainOptions,
+        params: &[Param],
+        saved: Option<&Checkpoint>,
+    ) -> Result<OptState> {
         let (mut m, mut v) = (vec![], vec![]);
         if o.optimizer == Optimizer::Adam {
             for p in params {
@@ -185,7 +204,13 @@ impl OptState {
                 }
             }
         }
-        Ok(OptState { kind: o.optimizer, lr: o.lr, weight_decay: o.weight_decay, m, v })
+        Ok(OptState {
+            kind: o.optimizer,
+            lr: o.lr,
+            weight_decay: o.weight_decay,
+            m,
+            v,
+        })
     }
 
     /// One update of every parameter; `t` is the 1-based step.
@@ -193,11 +218,28 @@ impl OptState {
         for (i, p) in params.iter().enumerate() {
             match self.kind {
                 Optimizer::Adam => {
-                    let cfg = Adam { lr: self.lr, weight_decay: self.weight_decay, ..Adam::default() };
-                    optim::adam_step(b, p.w.len(), &cfg, t, p.w.raw(), p.g.raw(), self.m[i].raw(), self.v[i].raw())?
+                    let cfg = Adam {
+                        lr: self.lr,
+                        weight_decay: self.weight_decay,
+                        ..Adam::default()
+                    };
+                    optim::adam_step(
+                        b,
+                        p.w.len(),
+                        &cfg,
+                        t,
+                        p.w.raw(),
+                        p.g.raw(),
+                        self.m[i].raw(),
+                        self.v[i].raw(),
+                    )?
                 }
                 Optimizer::Sgd => {
-                    let cfg = Sgd { lr: self.lr, weight_decay: self.weight_decay, ..Sgd::default() };
+                    let cfg = Sgd {
+                        lr: self.lr,
+                        weight_decay: self.weight_decay,
+                        ..Sgd::default()
+                    };
                     optim::sgd_step(b, p.w.len(), &cfg, t == 1, p.w.raw(), p.g.raw(), None)?
                 }
             }
@@ -206,16 +248,35 @@ impl OptState {
     }
 
     fn save(&self, gpu: &Gpu, params: &[Param], c: &mut Checkpoint) -> Result<()> {
-        for (i, p) in params.iter().enumerate().filter(|_| self.kind == Optimizer::Adam) {
-            c.insert(format!("adam.m.{}", p.name), &p.shape, gpu.read(&self.m[i])?);
-            c.insert(format!("adam.v.{}", p.name), &p.shape, gpu.read(&self.v[i])?);
+        for (i, p) in params
+            .iter()
+            .enumerate()
+            .filter(|_| self.kind == Optimizer::Adam)
+        {
+            c.insert(
+                format!("adam.m.{}", p.name),
+                &p.shape,
+                gpu.read(&self.m[i])?,
+            );
+            c.insert(
+                format!("adam.v.{}", p.name),
+                &p.shape,
+                gpu.read(&self.v[i])?,
+            );
         }
         Ok(())
     }
 }
 
 /// The checkpoint of a model with its optimizer and training state.
-fn checkpoint(gpu: &Gpu, net: &FlowNet, opt: Option<&OptState>, state: &FlowTrainState, thr: Option<&Threshold>, spec: &FlowSpec) -> Result<Checkpoint> {
+fn checkpoint(
+    gpu: &Gpu,
+    net: &FlowNet,
+    opt: Option<&OptState>,
+    state: &FlowTrainState,
+    thr: Option<&Threshold>,
+    spec: &FlowSpec,
+) -> Result<Checkpoint> {
     let mut c = Checkpoint::default();
     for p in net.params() {
         c.insert(p.name.clone(), &p.shape, gpu.read(&p.w)?);
@@ -257,16 +318,23 @@ pub fn net_from(gpu: &Gpu, c: &Checkpoint, origin: &str) -> Result<FlowNet> {
         let st: FlowTrainState = c.meta_json("train")?;
         let classes = st.classes.len();
         let values = tensors(c, origin, &params::specs(&doc_ids::layers(classes)))?;
-        let rs: Vec<(String, Vec<usize>)> = DocIds::running_names().into_iter().map(|(n, l)| (n, vec![l])).collect();
+        let rs: Vec<(String, Vec<usize>)> = DocIds::running_names()
+            .into_iter()
+            .map(|(n, l)| (n, vec![l]))
+            .collect();
         let running = tensors(c, origin, &rs)?;
-        return Ok(FlowNet::Doc(DocIds::from_host(gpu, classes, &values, &running)?));
+        return Ok(FlowNet::Doc(DocIds::from_host(
+            gpu, classes, &values, &running,
+        )?));
     }
     match BaselineKind::from_model_name(model) {
         Some(kind) => {
             let values = tensors(c, origin, &params::specs(&baselines::layers(kind)))?;
             Ok(FlowNet::Base(Baseline::from_host(gpu, kind, &values)?))
         }
-        None => bail!("{origin}: checkpoint holds model '{model}', not a flow model (doc-ids, ae, conv-ae)"),
+        None => bail!(
+            "{origin}: checkpoint holds model '{model}', not a flow model (doc-ids, ae, conv-ae)"
+        ),
     }
 }
 
@@ -283,7 +351,9 @@ pub fn load_flow(gpu: &Gpu, path: &Path) -> Result<LoadedFlow> {
     let origin = path.display().to_string();
     Ok(LoadedFlow {
         net: net_from(gpu, &c, &origin)?,
-        spec: c.meta_json("samples").with_context(|| format!("{origin}: no sample options"))?,
+        spec: c
+            .meta_json("samples")
+            .with_context(|| format!("{origin}: no sample options"))?,
         threshold: c.meta_json("threshold").ok(),
         state: c.meta_json("train")?,
     })
@@ -293,7 +363,12 @@ pub fn load_flow(gpu: &Gpu, path: &Path) -> Result<LoadedFlow> {
 pub const SCORE_BATCH: usize = 256;
 
 /// Scores of samples `idx` of `data` (DOC-IDS: l_R in eval mode; baselines: MSE).
-pub fn score_indices(gpu: &Gpu, net: &FlowNet, data: &dyn Samples, idx: &[usize]) -> Result<Vec<f64>> {
+pub fn score_indices(
+    gpu: &Gpu,
+    net: &FlowNet,
+    data: &dyn Samples,
+    idx: &[usize],
+) -> Result<Vec<f64>> {
     let mut out = Vec::with_capacity(idx.len());
     let batch = SCORE_BATCH.min(idx.len().max(1));
     match net {
@@ -322,7 +397,13 @@ pub fn score_indices(gpu: &Gpu, net: &FlowNet, data: &dyn Samples, idx: &[usize]
 }
 
 /// Share of `idx` (with class ids `labels`) that h_c classifies right, in eval mode.
-pub fn reference_accuracy(gpu: &Gpu, m: &DocIds, data: &dyn Samples, idx: &[usize], labels: &[u32]) -> Result<f64> {
+pub fn reference_accuracy(
+    gpu: &Gpu,
+    m: &DocIds,
+    data: &dyn Samples,
+    idx: &[usize],
+    labels: &[u32],
+) -> Result<f64> {
     let batch = SCORE_BATCH.min(idx.len().max(1));
     let run = DocRun::new(gpu, batch, m.classes, LossWeights::default(), false)?;
     let mut right = 0usize;
@@ -330,7 +411,11 @@ pub fn reference_accuracy(gpu: &Gpu, m: &DocIds, data: &dyn Samples, idx: &[usiz
         let n = run.upload(gpu, &gather(data, chunk));
         let logits = run.classify(gpu, m, n)?;
         for (k, row) in logits.chunks(m.classes).enumerate() {
-            let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+            let best = row
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i);
             right += (best as u32 == labels[ci * batch + k]) as usize;
         }
     }
@@ -341,11 +426,21 @@ pub fn reference_accuracy(gpu: &Gpu, m: &DocIds, data: &dyn Samples, idx: &[usiz
 /// order does not depend on input order.
 pub fn reference_classes(data: &dyn Samples) -> (Vec<String>, Vec<u32>) {
     let names = data.class_names();
-    let mut used: Vec<String> = (0..data.len()).map(|i| names.get(data.meta(i).class_id as usize).cloned().unwrap_or_default()).collect();
+    let mut used: Vec<String> = (0..data.len())
+        .map(|i| {
+            names
+                .get(data.meta(i).class_id as usize)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
     let per_sample = used.clone();
     used.sort();
     used.dedup();
-    let ids = per_sample.iter().map(|n| used.binary_search(n).unwrap() as u32).collect();
+    let ids = per_sample
+        .iter()
+        .map(|n| used.binary_search(n).unwrap() as u32)
+        .collect();
     (used, ids)
 }
 
@@ -355,23 +450,40 @@ pub fn limit_per_class(data: &dyn Samples, limit: usize, seed: u64) -> crate::in
     let (classes, labels) = reference_classes(data);
     let mut keep = vec![];
     for c in 0..classes.len() {
-        let idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == c as u32).collect();
-        keep.extend(epoch_order(idx.len(), seed ^ 0x11_4117, c).into_iter().take(limit).map(|k| idx[k]));
+        let idx: Vec<usize> = (0..labels.len())
+            .filter(|&i| labels[i] == c as u32)
+            .collect();
+        keep.extend(
+            epoch_order(idx.len(), seed ^ 0x11_4117, c)
+                .into_iter()
+                .take(limit)
+                .map(|k| idx[k]),
+        );
     }
     keep.sort_unstable();
     let mut out = crate::ingest::SampleSet::new(data.sample_len());
     out.names = crate::ingest::NameTable::from_names(data.class_names().to_vec());
     for i in keep {
-        out.push(crate::ingest::Sample { data: data.sample(i).to_vec(), meta: data.meta(i) });
+        out.push(crate::ingest::Sample {
+            data: data.sample(i).to_vec(),
+            meta: data.meta(i),
+        });
     }
     out
 }
 
 /// Per class, a seeded `frac` of its samples held out: (train, held-out) index lists.
-pub fn split_reference(labels: &[u32], classes: usize, frac: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn split_reference(
+    labels: &[u32],
+    classes: usize,
+    frac: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
     let (mut train, mut val) = (vec![], vec![]);
     for c in 0..classes {
-        let idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == c as u32).collect();
+        let idx: Vec<usize> = (0..labels.len())
+            .filter(|&i| labels[i] == c as u32)
+            .collect();
         let order = epoch_order(idx.len(), seed ^ 0x5EED_0F_C1A55, c);
         let n_val = ((idx.len() as f64 * frac).round() as usize).min(idx.len().saturating_sub(1));
         for (k, &o) in order.iter().enumerate() {
@@ -397,7 +509,11 @@ struct Cyclic {
 
 impl Cyclic {
     fn new(items: Vec<usize>, seed: u64) -> Self {
-        Cyclic { items, seed, pass: None }
+        Cyclic {
+            items,
+            seed,
+            pass: None,
+        }
     }
     fn draw(&mut self, t: u64) -> usize {
         let len = self.items.len();
@@ -421,9 +537,22 @@ struct BalancedSampler {
 impl BalancedSampler {
     fn new(train: &[usize], labels: &[u32], classes: usize, seed: u64) -> Self {
         let per = (0..classes)
-            .map(|c| Cyclic::new(train.iter().copied().filter(|&i| labels[i] == c as u32).collect(), seed ^ (c as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)))
+            .map(|c| {
+                Cyclic::new(
+                    train
+                        .iter()
+                        .copied()
+                        .filter(|&i| labels[i] == c as u32)
+                        .collect(),
+                    seed ^ (c as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407),
+                )
+            })
             .collect();
-        BalancedSampler { classes: per, seed: seed ^ 0xC1A5_5E5, block: None }
+        BalancedSampler {
+            classes: per,
+            seed: seed ^ 0xC1A5_5E5,
+            block: None,
+        }
     }
     fn draw(&mut self, t: u64) -> usize {
         let c = self.classes.len() as u64;
@@ -456,7 +585,10 @@ fn check_options(o: &FlowTrainOptions) -> Result<()> {
         bail!("--val-split and --ref-val-split must be in [0, 1)");
     }
     if !(o.alert_fpr > 0.0 && o.alert_fpr < 1.0) {
-        bail!("--alert-fpr must be strictly between 0 and 1, got {}", o.alert_fpr);
+        bail!(
+            "--alert-fpr must be strictly between 0 and 1, got {}",
+            o.alert_fpr
+        );
     }
     Ok(())
 }
@@ -469,7 +601,11 @@ fn check_len(what: &str, data: &dyn Samples) -> Result<()> {
 }
 
 /// Loads `resume` and checks it was written by a run with the same settings.
-fn resume_from(path: &Path, model: &str, o: &FlowTrainOptions) -> Result<(Checkpoint, FlowTrainState)> {
+fn resume_from(
+    path: &Path,
+    model: &str,
+    o: &FlowTrainOptions,
+) -> Result<(Checkpoint, FlowTrainState)> {
     let c = Checkpoint::load(path)?;
     let origin = path.display().to_string();
     let kind = c.meta_str("model")?;
@@ -478,7 +614,21 @@ fn resume_from(path: &Path, model: &str, o: &FlowTrainOptions) -> Result<(Checkp
     }
     let mut st: FlowTrainState = c.meta_json("train")?;
     let p = &st.options;
-    if (p.batch, p.seed, p.optimizer, p.lr, p.weight_decay, p.weights) != (o.batch, o.seed, o.optimizer, o.lr, o.weight_decay, o.weights) {
+    if (
+        p.batch,
+        p.seed,
+        p.optimizer,
+        p.lr,
+        p.weight_decay,
+        p.weights,
+    ) != (
+        o.batch,
+        o.seed,
+        o.optimizer,
+        o.lr,
+        o.weight_decay,
+        o.weights,
+    ) {
         bail!(
             "{origin}: --resume needs the settings of the run that wrote it (batch {}, seed {}, {:?} lr {} weight decay {})",
             p.batch, p.seed, p.optimizer, p.lr, p.weight_decay
@@ -491,12 +641,30 @@ fn resume_from(path: &Path, model: &str, o: &FlowTrainOptions) -> Result<(Checkp
 /// Score the held-out benign samples (or the training ones when none are held out),
 /// fit the threshold and write the final checkpoint.
 #[allow(clippy::too_many_arguments)]
-fn finish(gpu: &Gpu, net: &FlowNet, opt: &OptState, state: &FlowTrainState, target: &dyn Samples, train_idx: &[usize], val_idx: &[usize], spec: &FlowSpec, out: &Path) -> Result<FlowOutcome> {
-    let fit_on = if val_idx.is_empty() { train_idx } else { val_idx };
+fn finish(
+    gpu: &Gpu,
+    net: &FlowNet,
+    opt: &OptState,
+    state: &FlowTrainState,
+    target: &dyn Samples,
+    train_idx: &[usize],
+    val_idx: &[usize],
+    spec: &FlowSpec,
+    out: &Path,
+) -> Result<FlowOutcome> {
+    let fit_on = if val_idx.is_empty() {
+        train_idx
+    } else {
+        val_idx
+    };
     let val_scores = score_indices(gpu, net, target, fit_on)?;
     let t = threshold::fit(&val_scores, state.options.alert_fpr);
     checkpoint(gpu, net, Some(opt), state, Some(&t), spec)?.save(out)?;
-    Ok(FlowOutcome { state: state.clone(), threshold: t, val_scores })
+    Ok(FlowOutcome {
+        state: state.clone(),
+        threshold: t,
+        val_scores,
+    })
 }
 
 fn mean(v: &[f64]) -> Option<f64> {
@@ -505,7 +673,15 @@ fn mean(v: &[f64]) -> Option<f64> {
 
 /// Train DOC-IDS: `reference` labelled by class (`class_names` / `class_id`), `target`
 /// the benign traffic of the protected network. Writes `out` after every epoch.
-pub fn train_doc_ids(gpu: &Gpu, reference: &dyn Samples, target: &dyn Samples, o: &FlowTrainOptions, out: &Path, resume: Option<&Path>, spec: &FlowSpec) -> Result<FlowOutcome> {
+pub fn train_doc_ids(
+    gpu: &Gpu,
+    reference: &dyn Samples,
+    target: &dyn Samples,
+    o: &FlowTrainOptions,
+    out: &Path,
+    resume: Option<&Path>,
+    spec: &FlowSpec,
+) -> Result<FlowOutcome> {
     check_options(o)?;
     check_len("reference", reference)?;
     check_len("target", target)?;
@@ -519,13 +695,21 @@ pub fn train_doc_ids(gpu: &Gpu, reference: &dyn Samples, target: &dyn Samples, o
     let (ref_train, ref_val) = split_reference(&labels, classes.len(), o.ref_val_split, o.seed);
     let (tgt_train, tgt_val) = split_benign(target, o.val_split);
     if tgt_train.is_empty() {
-        bail!("no benign target samples to train on ({} samples, all labelled malicious)", target.len());
+        bail!(
+            "no benign target samples to train on ({} samples, all labelled malicious)",
+            target.len()
+        );
     }
     let (saved, mut state) = match resume {
         Some(p) => {
             let (c, st) = resume_from(p, DOC_IDS, o)?;
             if st.classes != classes {
-                bail!("{}: reference classes differ from the run that wrote it ({:?} vs {:?})", p.display(), st.classes, classes);
+                bail!(
+                    "{}: reference classes differ from the run that wrote it ({:?} vs {:?})",
+                    p.display(),
+                    st.classes,
+                    classes
+                );
             }
             (Some(c), st)
         }
@@ -546,9 +730,16 @@ pub fn train_doc_ids(gpu: &Gpu, reference: &dyn Samples, target: &dyn Samples, o
     };
     let net = match &saved {
         Some(c) => net_from(gpu, c, "resume")?,
-        None => FlowNet::Doc(DocIds::from_host(gpu, classes.len(), &params::init(&doc_ids::layers(classes.len()), o.seed), &doc_ids::init_running())?),
+        None => FlowNet::Doc(DocIds::from_host(
+            gpu,
+            classes.len(),
+            &params::init(&doc_ids::layers(classes.len()), o.seed),
+            &doc_ids::init_running(),
+        )?),
     };
-    let FlowNet::Doc(model) = &net else { unreachable!("net_from checked the model kind") };
+    let FlowNet::Doc(model) = &net else {
+        unreachable!("net_from checked the model kind")
+    };
     let opt = OptState::new(gpu, o, &model.params, saved.as_ref())?;
     let run = DocRun::new(gpu, o.batch, classes.len(), o.weights, true)?;
     let mut ref_sampler = BalancedSampler::new(&ref_train, &labels, classes.len(), o.seed);
@@ -609,12 +800,23 @@ pub fn train_doc_ids(gpu: &Gpu, reference: &dyn Samples, target: &dyn Samples, o
             bar.finish_and_clear();
         }
         let d = sums.steps.max(1.0);
-        let mean_l = DocLoss { l_d: sums.l_d / d, l_c: sums.l_c / d, l_r: sums.l_r / d, steps: sums.steps };
+        let mean_l = DocLoss {
+            l_d: sums.l_d / d,
+            l_c: sums.l_c / d,
+            l_r: sums.l_r / d,
+            steps: sums.steps,
+        };
         let acc = if ref_val.is_empty() {
             None
         } else {
             let val_labels: Vec<u32> = ref_val.iter().map(|&i| labels[i]).collect();
-            Some(reference_accuracy(gpu, model, reference, &ref_val, &val_labels)?)
+            Some(reference_accuracy(
+                gpu,
+                model,
+                reference,
+                &ref_val,
+                &val_labels,
+            )?)
         };
         let val_score = mean(&score_indices(gpu, &net, target, &tgt_val)?);
         let log = FlowEpochLog {
@@ -644,16 +846,29 @@ pub fn train_doc_ids(gpu: &Gpu, reference: &dyn Samples, target: &dyn Samples, o
             checkpoint(gpu, &net, Some(&opt), &state, None, spec)?.save(out)?;
         }
     }
-    finish(gpu, &net, &opt, &state, target, &tgt_train, &tgt_val, spec, out)
+    finish(
+        gpu, &net, &opt, &state, target, &tgt_train, &tgt_val, spec, out,
+    )
 }
 
 /// Train a baseline autoencoder on the benign samples of `target`.
-pub fn train_baseline(gpu: &Gpu, kind: BaselineKind, target: &dyn Samples, o: &FlowTrainOptions, out: &Path, resume: Option<&Path>, spec: &FlowSpec) -> Result<FlowOutcome> {
+pub fn train_baseline(
+    gpu: &Gpu,
+    kind: BaselineKind,
+    target: &dyn Samples,
+    o: &FlowTrainOptions,
+    out: &Path,
+    resume: Option<&Path>,
+    spec: &FlowSpec,
+) -> Result<FlowOutcome> {
     check_options(o)?;
     check_len("target", target)?;
     let (train_idx, val_idx) = split_benign(target, o.val_split);
     if train_idx.is_empty() {
-        bail!("no benign samples to train on ({} samples, all labelled malicious)", target.len());
+        bail!(
+            "no benign samples to train on ({} samples, all labelled malicious)",
+            target.len()
+        );
     }
     let (saved, mut state) = match resume {
         Some(p) => {
@@ -677,9 +892,15 @@ pub fn train_baseline(gpu: &Gpu, kind: BaselineKind, target: &dyn Samples, o: &F
     };
     let net = match &saved {
         Some(c) => net_from(gpu, c, "resume")?,
-        None => FlowNet::Base(Baseline::from_host(gpu, kind, &params::init(&baselines::layers(kind), o.seed))?),
+        None => FlowNet::Base(Baseline::from_host(
+            gpu,
+            kind,
+            &params::init(&baselines::layers(kind), o.seed),
+        )?),
     };
-    let FlowNet::Base(model) = &net else { unreachable!("resume_from checked the model kind") };
+    let FlowNet::Base(model) = &net else {
+        unreachable!("resume_from checked the model kind")
+    };
     let opt = OptState::new(gpu, o, &model.params, saved.as_ref())?;
     let run = BaselineRun::new(gpu, kind, o.batch, true)?;
     let steps_per_epoch = train_idx.len().div_ceil(o.batch);
@@ -694,7 +915,10 @@ pub fn train_baseline(gpu: &Gpu, kind: BaselineKind, target: &dyn Samples, o: &F
         let started = Instant::now();
         let bar = progress(o.quiet, steps_per_epoch as u64, epoch, o.epochs);
         let order = epoch_order(train_idx.len(), o.seed, epoch);
-        let batches: Vec<Vec<usize>> = order.chunks(o.batch).map(|c| c.iter().map(|&k| train_idx[k]).collect()).collect();
+        let batches: Vec<Vec<usize>> = order
+            .chunks(o.batch)
+            .map(|c| c.iter().map(|&k| train_idx[k]).collect())
+            .collect();
         let (mut sum, mut steps) = (0.0, 0.0);
         let mut pending = gather(target, &batches[0]);
         for si in 0..batches.len() {
@@ -739,7 +963,11 @@ pub fn train_baseline(gpu: &Gpu, kind: BaselineKind, target: &dyn Samples, o: &F
         if !o.quiet {
             eprintln!(
                 "epoch {epoch:>3}/{}  train MSE {:.5}  val MSE {}  {:.2}s, {:.0} samples/s",
-                o.epochs, log.loss, val_score.map_or("-".into(), |v| format!("{v:.5}")), seconds, log.samples_per_s
+                o.epochs,
+                log.loss,
+                val_score.map_or("-".into(), |v| format!("{v:.5}")),
+                seconds,
+                log.samples_per_s
             );
         }
         state.history.push(log);
@@ -748,14 +976,26 @@ pub fn train_baseline(gpu: &Gpu, kind: BaselineKind, target: &dyn Samples, o: &F
             checkpoint(gpu, &net, Some(&opt), &state, None, spec)?.save(out)?;
         }
     }
-    finish(gpu, &net, &opt, &state, target, &train_idx, &val_idx, spec, out)
+    finish(
+        gpu, &net, &opt, &state, target, &train_idx, &val_idx, spec, out,
+    )
 }
 
 /// Loss history as a PNG: total training loss and, for DOC-IDS, each term.
 pub fn plot_loss_curve(path: &Path, title: &str, history: &[FlowEpochLog]) -> Result<()> {
-    let pick = |f: &dyn Fn(&FlowEpochLog) -> Option<f64>| -> Vec<(f64, f64)> { history.iter().filter_map(|h| f(h).map(|v| (h.epoch as f64, v))).collect() };
+    let pick = |f: &dyn Fn(&FlowEpochLog) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|h| f(h).map(|v| (h.epoch as f64, v)))
+            .collect()
+    };
     let mut series = vec![("loss".to_string(), pick(&|h| Some(h.loss)))];
-    for (name, s) in [("l_D", pick(&|h| h.l_d)), ("l_C", pick(&|h| h.l_c)), ("l_R", pick(&|h| h.l_r)), ("reference accuracy", pick(&|h| h.ref_accuracy))] {
+    for (name, s) in [
+        ("l_D", pick(&|h| h.l_d)),
+        ("l_C", pick(&|h| h.l_c)),
+        ("l_R", pick(&|h| h.l_r)),
+        ("reference accuracy", pick(&|h| h.ref_accuracy)),
+    ] {
         if !s.is_empty() {
             series.push((name.to_string(), s));
         }
@@ -775,9 +1015,19 @@ pub fn synthetic_flows(n: usize, classes: usize, seed: u64) -> crate::ingest::Sa
         let c = i % classes.max(1);
         // A class-specific byte pattern plus noise, and zero padding like short flows.
         let data: Vec<u8> = (0..INPUT)
-            .map(|j| if j >= 80 * (1 + c % 4) { 0 } else { ((j * (c + 3) + (rng.next_u64() % 32) as usize) % 256) as u8 })
+            .map(|j| {
+                if j >= 80 * (1 + c % 4) {
+                    0
+                } else {
+                    ((j * (c + 3) + (rng.next_u64() % 32) as usize) % 256) as u8
+                }
+            })
             .collect();
-        let meta = crate::ingest::SampleMeta { class_id: c as u16, first_ts_ns: i as u64 * 1000, ..Default::default() };
+        let meta = crate::ingest::SampleMeta {
+            class_id: c as u16,
+            first_ts_ns: i as u64 * 1000,
+            ..Default::default()
+        };
         set.push(crate::ingest::Sample { data, meta });
     }
     set

@@ -20,7 +20,9 @@ use crate::nn::matmul::MatmulVariant;
 pub const INPUT: usize = 320;
 const DIMS: [usize; 7] = [INPUT, 128, 64, 32, 64, 128, INPUT];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum BaselineKind {
     /// Dense autoencoder.
@@ -56,14 +58,38 @@ pub fn layers(kind: BaselineKind) -> Vec<Layer> {
     match kind {
         BaselineKind::Ae => {
             let names = ["enc.0", "enc.2", "enc.4", "dec.0", "dec.2", "dec.4"];
-            names.iter().enumerate().map(|(k, name)| Layer::Affine { name, shape: vec![DIMS[k + 1], DIMS[k]], bias: DIMS[k + 1] }).collect()
+            names
+                .iter()
+                .enumerate()
+                .map(|(k, name)| Layer::Affine {
+                    name,
+                    shape: vec![DIMS[k + 1], DIMS[k]],
+                    bias: DIMS[k + 1],
+                })
+                .collect()
         }
         BaselineKind::ConvAe => vec![
-            Layer::Affine { name: "enc.0", shape: vec![32, 1, 6], bias: 32 },
-            Layer::Affine { name: "enc.2", shape: vec![64, 32, 6], bias: 64 },
+            Layer::Affine {
+                name: "enc.0",
+                shape: vec![32, 1, 6],
+                bias: 32,
+            },
+            Layer::Affine {
+                name: "enc.2",
+                shape: vec![64, 32, 6],
+                bias: 64,
+            },
             // Conv-transpose weights are [C_in, C_out, k]; the bias has C_out values.
-            Layer::Affine { name: "dec.0", shape: vec![64, 32, 6], bias: 32 },
-            Layer::Affine { name: "dec.2", shape: vec![32, 1, 6], bias: 1 },
+            Layer::Affine {
+                name: "dec.0",
+                shape: vec![64, 32, 6],
+                bias: 32,
+            },
+            Layer::Affine {
+                name: "dec.2",
+                shape: vec![32, 1, 6],
+                bias: 1,
+            },
         ],
     }
 }
@@ -74,8 +100,15 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    pub fn from_host(gpu: &Gpu, kind: BaselineKind, values: &[Vec<f32>]) -> Result<Baseline, GpuError> {
-        Ok(Baseline { kind, params: params::upload(gpu, &layers(kind), values)? })
+    pub fn from_host(
+        gpu: &Gpu,
+        kind: BaselineKind,
+        values: &[Vec<f32>],
+    ) -> Result<Baseline, GpuError> {
+        Ok(Baseline {
+            kind,
+            params: params::upload(gpu, &layers(kind), values)?,
+        })
     }
     fn w(&self, i: usize) -> &Buf<f32> {
         &self.params[i].w
@@ -96,17 +129,60 @@ pub struct ConvShapes {
 
 impl ConvShapes {
     pub fn new(n: usize) -> Self {
-        let c = |c_in, l, c_out| Conv1dShape { n, c_in, l, c_out, k: 6, stride: 2, pad: 0, act: CAct::Relu };
-        let t = |c_in, l, c_out, act| ConvT1dShape { n, c_in, l, c_out, k: 6, stride: 2, pad: 0, out_pad: 0, act };
-        let s = ConvShapes { e1: c(1, INPUT, 32), e2: c(32, 158, 64), d1: t(64, 77, 32, CAct::Relu), d2: t(32, 158, 1, CAct::Sigmoid) };
-        debug_assert_eq!((s.e1.l_out(), s.e2.l_out(), s.d1.l_out(), s.d2.l_out()), (158, 77, 158, INPUT));
+        let c = |c_in, l, c_out| Conv1dShape {
+            n,
+            c_in,
+            l,
+            c_out,
+            k: 6,
+            stride: 2,
+            pad: 0,
+            act: CAct::Relu,
+        };
+        let t = |c_in, l, c_out, act| ConvT1dShape {
+            n,
+            c_in,
+            l,
+            c_out,
+            k: 6,
+            stride: 2,
+            pad: 0,
+            out_pad: 0,
+            act,
+        };
+        let s = ConvShapes {
+            e1: c(1, INPUT, 32),
+            e2: c(32, 158, 64),
+            d1: t(64, 77, 32, CAct::Relu),
+            d2: t(32, 158, 1, CAct::Sigmoid),
+        };
+        debug_assert_eq!(
+            (s.e1.l_out(), s.e2.l_out(), s.d1.l_out(), s.d2.l_out()),
+            (158, 77, 158, INPUT)
+        );
         s
     }
     fn col(&self) -> usize {
-        [self.e1.col_len(), self.e2.col_len(), self.d1.col_len(), self.d2.col_len()].into_iter().max().unwrap()
+        [
+            self.e1.col_len(),
+            self.e2.col_len(),
+            self.d1.col_len(),
+            self.d2.col_len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap()
     }
     fn part(&self) -> usize {
-        [self.e1.part_len(), self.e2.part_len(), self.d1.part_len(), self.d2.part_len()].into_iter().max().unwrap()
+        [
+            self.e1.part_len(),
+            self.e2.part_len(),
+            self.d1.part_len(),
+            self.d2.part_len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap()
     }
 }
 
@@ -135,24 +211,47 @@ pub struct BaselineRun {
 }
 
 impl BaselineRun {
-    pub fn new(gpu: &Gpu, kind: BaselineKind, batch: usize, train: bool) -> Result<BaselineRun, GpuError> {
+    pub fn new(
+        gpu: &Gpu,
+        kind: BaselineKind,
+        batch: usize,
+        train: bool,
+    ) -> Result<BaselineRun, GpuError> {
         let mm = MatmulVariant::for_gpu(gpu);
         let lens: Vec<usize> = match kind {
             BaselineKind::Ae => DIMS[1..].iter().map(|d| batch * d).collect(),
             BaselineKind::ConvAe => {
                 let s = ConvShapes::new(batch);
-                vec![s.e1.out_len(), s.e2.out_len(), s.d1.out_len(), s.d2.out_len()]
+                vec![
+                    s.e1.out_len(),
+                    s.e2.out_len(),
+                    s.d1.out_len(),
+                    s.d2.out_len(),
+                ]
             }
         };
-        let bufs = |on: bool| -> Result<Vec<Buf<f32>>, GpuError> { lens.iter().map(|&l| gpu.zeros(if on { l } else { 1 })).collect() };
+        let bufs = |on: bool| -> Result<Vec<Buf<f32>>, GpuError> {
+            lens.iter()
+                .map(|&l| gpu.zeros(if on { l } else { 1 }))
+                .collect()
+        };
         let conv = match kind {
             BaselineKind::ConvAe => {
                 let s = ConvShapes::new(batch);
-                Some(ConvScratch::new(gpu, s.col(), if train { s.part().max(1) } else { 1 })?)
+                Some(ConvScratch::new(
+                    gpu,
+                    s.col(),
+                    if train { s.part().max(1) } else { 1 },
+                )?)
             }
             BaselineKind::Ae => None,
         };
-        let ds = dense_shapes(batch, mm).iter().map(|s| s.scratch_len()).max().unwrap_or(0).max(1);
+        let ds = dense_shapes(batch, mm)
+            .iter()
+            .map(|s| s.scratch_len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         Ok(BaselineRun {
             kind,
             batch,
@@ -174,7 +273,11 @@ impl BaselineRun {
     /// Queue up to `batch` samples (u8, one after another); returns how many.
     pub fn upload(&self, gpu: &Gpu, samples: &[u8]) -> usize {
         let n = samples.len() / INPUT;
-        assert!(n <= self.batch, "upload: {n} samples for a batch of {}", self.batch);
+        assert!(
+            n <= self.batch,
+            "upload: {n} samples for a batch of {}",
+            self.batch
+        );
         gpu.write(&self.x, 0, &params::to_unit(samples));
         n
     }
@@ -187,13 +290,27 @@ impl BaselineRun {
                 let mut x = &self.x;
                 for k in 0..6 {
                     let act = if k < 5 { Act::Relu } else { Act::None };
-                    dense::forward(b, &s[k], x.raw(), m.w(2 * k).raw(), Some(m.w(2 * k + 1).raw()), act, self.acts[k].raw(), ds)?;
+                    dense::forward(
+                        b,
+                        &s[k],
+                        x.raw(),
+                        m.w(2 * k).raw(),
+                        Some(m.w(2 * k + 1).raw()),
+                        act,
+                        self.acts[k].raw(),
+                        ds,
+                    )?;
                     x = &self.acts[k];
                 }
                 sigmoid_forward(b, n * INPUT, self.acts[5].raw(), self.acts[5].raw())
             }
             BaselineKind::ConvAe => {
-                let (s, cs, mm, a) = (ConvShapes::new(n), self.conv.as_ref().unwrap(), self.mm, &self.acts);
+                let (s, cs, mm, a) = (
+                    ConvShapes::new(n),
+                    self.conv.as_ref().unwrap(),
+                    self.mm,
+                    &self.acts,
+                );
                 conv1d::forward(b, &s.e1, &self.x, m.w(0), m.w(1), &a[0], cs, mm)?;
                 conv1d::forward(b, &s.e2, &a[0], m.w(2), m.w(3), &a[1], cs, mm)?;
                 convt::forward(b, &s.d1, &a[1], m.w(4), m.w(5), &a[2], cs, mm)?;
@@ -212,7 +329,18 @@ impl BaselineRun {
         assert!(self.train, "forward_backward on a scoring run");
         self.forward(b, m, n)?;
         let g_out = self.grads.last().unwrap();
-        loss::mse(b, n * INPUT, self.out().raw(), self.x.raw(), Some(GradOut::set(g_out.raw())), None, 1.0, self.loss_scratch.raw(), self.loss_out.raw(), 0)?;
+        loss::mse(
+            b,
+            n * INPUT,
+            self.out().raw(),
+            self.x.raw(),
+            Some(GradOut::set(g_out.raw())),
+            None,
+            1.0,
+            self.loss_scratch.raw(),
+            self.loss_out.raw(),
+            0,
+        )?;
         match self.kind {
             BaselineKind::Ae => {
                 let ds = Some(self.dense_scratch.raw());
@@ -221,9 +349,27 @@ impl BaselineRun {
                 for k in (0..6).rev() {
                     let x = if k > 0 { &self.acts[k - 1] } else { &self.x };
                     let dx = (k > 0).then(|| self.grads[k - 1].raw());
-                    dense::backward(b, &s[k], x.raw(), m.w(2 * k).raw(), self.grads[k].raw(), dx, false, m.g(2 * k).raw(), Some(m.g(2 * k + 1).raw()), false, ds)?;
+                    dense::backward(
+                        b,
+                        &s[k],
+                        x.raw(),
+                        m.w(2 * k).raw(),
+                        self.grads[k].raw(),
+                        dx,
+                        false,
+                        m.g(2 * k).raw(),
+                        Some(m.g(2 * k + 1).raw()),
+                        false,
+                        ds,
+                    )?;
                     if k > 0 {
-                        relu_backward(b, s[k].in_len(), self.acts[k - 1].raw(), self.grads[k - 1].raw(), self.grads[k - 1].raw())?;
+                        relu_backward(
+                            b,
+                            s[k].in_len(),
+                            self.acts[k - 1].raw(),
+                            self.grads[k - 1].raw(),
+                            self.grads[k - 1].raw(),
+                        )?;
                     }
                 }
             }
@@ -254,7 +400,15 @@ impl BaselineRun {
     /// samples into `scores[0..n]`.
     pub fn score(&self, b: &mut Batch, m: &Baseline, n: usize) -> Result<(), GpuError> {
         self.forward(b, m, n)?;
-        loss::score_mse(b, n, INPUT, self.out().raw(), self.x.raw(), self.scores.raw(), 0)
+        loss::score_mse(
+            b,
+            n,
+            INPUT,
+            self.out().raw(),
+            self.x.raw(),
+            self.scores.raw(),
+            0,
+        )
     }
 
     /// Read and reset the running loss: (mean MSE per step, steps).

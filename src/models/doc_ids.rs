@@ -49,26 +49,68 @@ pub struct LossWeights {
 impl Default for LossWeights {
     /// The paper's 1 · l_D + 0.1 · l_C + 10 · l_R.
     fn default() -> Self {
-        LossWeights { lambda_c: 0.1, lambda_r: 10.0 }
+        LossWeights {
+            lambda_c: 0.1,
+            lambda_r: 10.0,
+        }
     }
 }
 
 /// Layers in PyTorch naming; `classes` = C, the reference classes.
 pub fn layers(classes: usize) -> Vec<Layer> {
     vec![
-        Layer::Affine { name: "conv1", shape: vec![C1, 1, 6], bias: C1 },
+        Layer::Affine {
+            name: "conv1",
+            shape: vec![C1, 1, 6],
+            bias: C1,
+        },
         Layer::Norm { name: "bn1", c: C1 },
-        Layer::Affine { name: "conv2", shape: vec![C2, C1, 6], bias: C2 },
+        Layer::Affine {
+            name: "conv2",
+            shape: vec![C2, C1, 6],
+            bias: C2,
+        },
         Layer::Norm { name: "bn2", c: C2 },
-        Layer::Affine { name: "fc5", shape: vec![H5, FLAT], bias: H5 },
+        Layer::Affine {
+            name: "fc5",
+            shape: vec![H5, FLAT],
+            bias: H5,
+        },
         Layer::Norm { name: "bn5", c: H5 },
-        Layer::Affine { name: "fc6", shape: vec![FEAT, H5], bias: FEAT },
-        Layer::Norm { name: "bn6", c: FEAT },
-        Layer::Affine { name: "head", shape: vec![classes, FEAT], bias: classes },
-        Layer::Affine { name: "ae.0", shape: vec![AE[1], AE[0]], bias: AE[1] },
-        Layer::Affine { name: "ae.2", shape: vec![AE[2], AE[1]], bias: AE[2] },
-        Layer::Affine { name: "ae.4", shape: vec![AE[3], AE[2]], bias: AE[3] },
-        Layer::Affine { name: "ae.6", shape: vec![AE[4], AE[3]], bias: AE[4] },
+        Layer::Affine {
+            name: "fc6",
+            shape: vec![FEAT, H5],
+            bias: FEAT,
+        },
+        Layer::Norm {
+            name: "bn6",
+            c: FEAT,
+        },
+        Layer::Affine {
+            name: "head",
+            shape: vec![classes, FEAT],
+            bias: classes,
+        },
+        Layer::Affine {
+            name: "ae.0",
+            shape: vec![AE[1], AE[0]],
+            bias: AE[1],
+        },
+        Layer::Affine {
+            name: "ae.2",
+            shape: vec![AE[2], AE[1]],
+            bias: AE[2],
+        },
+        Layer::Affine {
+            name: "ae.4",
+            shape: vec![AE[3], AE[2]],
+            bias: AE[3],
+        },
+        Layer::Affine {
+            name: "ae.6",
+            shape: vec![AE[4], AE[3]],
+            bias: AE[4],
+        },
     ]
 }
 
@@ -93,7 +135,10 @@ pub mod ix {
 /// Initial running statistics: mean 0, variance 1 per channel (PyTorch's), in
 /// `NORMS` order, mean before variance.
 pub fn init_running() -> Vec<Vec<f32>> {
-    NORMS.iter().flat_map(|&(_, c)| [vec![0.0; c], vec![1.0; c]]).collect()
+    NORMS
+        .iter()
+        .flat_map(|&(_, c)| [vec![0.0; c], vec![1.0; c]])
+        .collect()
 }
 
 pub struct DocIds {
@@ -106,17 +151,38 @@ pub struct DocIds {
 impl DocIds {
     /// Upload parameters (in `params::specs(&layers(classes))` order) and running
     /// statistics (as `init_running`).
-    pub fn from_host(gpu: &Gpu, classes: usize, values: &[Vec<f32>], running: &[Vec<f32>]) -> Result<DocIds, GpuError> {
-        assert_eq!(running.len(), 2 * NORMS.len(), "DOC-IDS has {} running-statistic tensors", 2 * NORMS.len());
+    pub fn from_host(
+        gpu: &Gpu,
+        classes: usize,
+        values: &[Vec<f32>],
+        running: &[Vec<f32>],
+    ) -> Result<DocIds, GpuError> {
+        assert_eq!(
+            running.len(),
+            2 * NORMS.len(),
+            "DOC-IDS has {} running-statistic tensors",
+            2 * NORMS.len()
+        );
         Ok(DocIds {
             classes,
             params: params::upload(gpu, &layers(classes), values)?,
-            running: running.iter().map(|v| gpu.upload(v)).collect::<Result<_, _>>()?,
+            running: running
+                .iter()
+                .map(|v| gpu.upload(v))
+                .collect::<Result<_, _>>()?,
         })
     }
 
     pub fn running_names() -> Vec<(String, usize)> {
-        NORMS.iter().flat_map(|&(n, c)| [(format!("{n}.running_mean"), c), (format!("{n}.running_var"), c)]).collect()
+        NORMS
+            .iter()
+            .flat_map(|&(n, c)| {
+                [
+                    (format!("{n}.running_mean"), c),
+                    (format!("{n}.running_var"), c),
+                ]
+            })
+            .collect()
     }
 
     pub fn download_running(&self, gpu: &Gpu) -> Result<Vec<Vec<f32>>, GpuError> {
@@ -152,7 +218,16 @@ pub struct Shapes {
 
 impl Shapes {
     pub fn new(n: usize, classes: usize, mm: MatmulVariant) -> Shapes {
-        let conv = |c_in, l, c_out| Conv1dShape { n, c_in, l, c_out, k: 6, stride: 1, pad: 5, act: CAct::Relu };
+        let conv = |c_in, l, c_out| Conv1dShape {
+            n,
+            c_in,
+            l,
+            c_out,
+            k: 6,
+            stride: 1,
+            pad: 5,
+            act: CAct::Relu,
+        };
         let d = |i, o| DenseShape::new(n, i, o, mm);
         Shapes {
             n,
@@ -163,18 +238,41 @@ impl Shapes {
             fc5: d(FLAT, H5),
             fc6: d(H5, FEAT),
             head: d(FEAT, classes),
-            ae: [d(AE[0], AE[1]), d(AE[1], AE[2]), d(AE[2], AE[3]), d(AE[3], AE[4])],
-            bn: [BatchNormShape::ncl(n, C1, L1), BatchNormShape::ncl(n, C2, L2), BatchNormShape::nf(n, H5), BatchNormShape::nf(n, FEAT)],
+            ae: [
+                d(AE[0], AE[1]),
+                d(AE[1], AE[2]),
+                d(AE[2], AE[3]),
+                d(AE[3], AE[4]),
+            ],
+            bn: [
+                BatchNormShape::ncl(n, C1, L1),
+                BatchNormShape::ncl(n, C2, L2),
+                BatchNormShape::nf(n, H5),
+                BatchNormShape::nf(n, FEAT),
+            ],
         }
     }
 
     fn dense_scratch(&self) -> usize {
-        [self.fc5, self.fc6, self.head, self.ae[0], self.ae[1], self.ae[2], self.ae[3]].iter().map(|s| s.scratch_len()).max().unwrap_or(0).max(1)
+        [
+            self.fc5, self.fc6, self.head, self.ae[0], self.ae[1], self.ae[2], self.ae[3],
+        ]
+        .iter()
+        .map(|s| s.scratch_len())
+        .max()
+        .unwrap_or(0)
+        .max(1)
     }
 
     /// Forward flops of one pass of g, h_c and the AE (for throughput reports).
     pub fn flops_forward(&self) -> f64 {
-        self.conv1.flops() + self.conv2.flops() + [self.fc5, self.fc6, self.head].iter().chain(&self.ae).map(|s| s.flops_forward()).sum::<f64>()
+        self.conv1.flops()
+            + self.conv2.flops()
+            + [self.fc5, self.fc6, self.head]
+                .iter()
+                .chain(&self.ae)
+                .map(|s| s.flops_forward())
+                .sum::<f64>()
     }
 }
 
@@ -284,9 +382,18 @@ pub struct DocRun {
 }
 
 impl DocRun {
-    pub fn new(gpu: &Gpu, batch: usize, classes: usize, weights: LossWeights, train: bool) -> Result<DocRun, GpuError> {
+    pub fn new(
+        gpu: &Gpu,
+        batch: usize,
+        classes: usize,
+        weights: LossWeights,
+        train: bool,
+    ) -> Result<DocRun, GpuError> {
         if train && batch < 2 {
-            return Err(GpuError::Launch("DOC-IDS training needs a batch of at least 2 (batch-norm statistics, compactness)".into()));
+            return Err(GpuError::Launch(
+                "DOC-IDS training needs a batch of at least 2 (batch-norm statistics, compactness)"
+                    .into(),
+            ));
         }
         let mm = MatmulVariant::for_gpu(gpu);
         let s = Shapes::new(batch, classes, mm);
@@ -311,7 +418,10 @@ impl DocRun {
             None
         };
         let (col, part) = if train {
-            (s.conv1.col_len().max(s.conv2.col_len()), s.conv1.part_len().max(s.conv2.part_len()))
+            (
+                s.conv1.col_len().max(s.conv2.col_len()),
+                s.conv1.part_len().max(s.conv2.part_len()),
+            )
         } else {
             (s.conv1.col_len().max(s.conv2.col_len()), 0)
         };
@@ -323,8 +433,18 @@ impl DocRun {
             refb: Branch::new(gpu, if train { &s } else { &one }, classes, train)?,
             tgt: Branch::new(gpu, &s, classes, train)?,
             labels: gpu.zeros(batch)?,
-            ae: [z(batch * AE[1])?, z(batch * AE[2])?, z(batch * AE[3])?, z(batch * AE[4])?],
-            g_ae: [g(batch * AE[1])?, g(batch * AE[2])?, g(batch * AE[3])?, g(batch * AE[4])?],
+            ae: [
+                z(batch * AE[1])?,
+                z(batch * AE[2])?,
+                z(batch * AE[3])?,
+                z(batch * AE[4])?,
+            ],
+            g_ae: [
+                g(batch * AE[1])?,
+                g(batch * AE[2])?,
+                g(batch * AE[3])?,
+                g(batch * AE[4])?,
+            ],
             gs,
             conv: ConvScratch::new(gpu, col, part.max(1))?,
             dense_scratch: z(s.dense_scratch())?,
@@ -344,7 +464,10 @@ impl DocRun {
         assert_eq!(reference.len(), n * INPUT, "reference batch");
         assert_eq!(labels.len(), n, "reference labels");
         assert_eq!(target.len(), n * INPUT, "target batch");
-        assert!(labels.iter().all(|&l| (l as usize) < self.classes), "reference label out of range");
+        assert!(
+            labels.iter().all(|&l| (l as usize) < self.classes),
+            "reference label out of range"
+        );
         gpu.write(&self.refb.x, 0, &params::to_unit(reference));
         gpu.write(&self.labels, 0, labels);
         gpu.write(&self.tgt.x, 0, &params::to_unit(target));
@@ -353,14 +476,25 @@ impl DocRun {
     /// Queue up to `batch` samples for `score` or `classify`; returns how many.
     pub fn upload(&self, gpu: &Gpu, samples: &[u8]) -> usize {
         let n = samples.len() / INPUT;
-        assert!(n <= self.batch, "upload: {n} samples for a batch of {}", self.batch);
+        assert!(
+            n <= self.batch,
+            "upload: {n} samples for a batch of {}",
+            self.batch
+        );
         gpu.write(&self.tgt.x, 0, &params::to_unit(samples));
         n
     }
 
     /// g and h_c over `br`'s input at batch `s.n`: train mode (batch statistics, saved
     /// for the backward, running statistics moved) or eval mode (running statistics).
-    fn forward_g(&self, b: &mut Batch, m: &DocIds, s: &Shapes, br: &Branch, train: bool) -> Result<(), GpuError> {
+    fn forward_g(
+        &self,
+        b: &mut Batch,
+        m: &DocIds,
+        s: &Shapes,
+        br: &Branch,
+        train: bool,
+    ) -> Result<(), GpuError> {
         let norm = |b: &mut Batch, k: usize, x: &Buf<f32>, y: &Buf<f32>| -> Result<(), GpuError> {
             let (gamma, beta) = (m.w(ix::BN1 + 4 * k), m.w(ix::BN1 + 4 * k + 1));
             let (rm, rv) = m.stats(k);
@@ -371,18 +505,63 @@ impl DocRun {
             }
         };
         let ds = Some(self.dense_scratch.raw());
-        conv1d::forward(b, &s.conv1, &br.x, m.w(ix::CONV1), m.w(ix::CONV1 + 1), &br.c1, &self.conv, self.mm)?;
+        conv1d::forward(
+            b,
+            &s.conv1,
+            &br.x,
+            m.w(ix::CONV1),
+            m.w(ix::CONV1 + 1),
+            &br.c1,
+            &self.conv,
+            self.mm,
+        )?;
         norm(b, 0, &br.c1, &br.b1)?;
         pool1d::max_forward(b, &s.pool1, &br.b1, &br.p1, &br.arg1)?;
-        conv1d::forward(b, &s.conv2, &br.p1, m.w(ix::CONV2), m.w(ix::CONV2 + 1), &br.c2, &self.conv, self.mm)?;
+        conv1d::forward(
+            b,
+            &s.conv2,
+            &br.p1,
+            m.w(ix::CONV2),
+            m.w(ix::CONV2 + 1),
+            &br.c2,
+            &self.conv,
+            self.mm,
+        )?;
         norm(b, 1, &br.c2, &br.b2)?;
         pool1d::max_forward(b, &s.pool2, &br.b2, &br.p2, &br.arg2)?;
-        dense::forward(b, &s.fc5, br.p2.raw(), m.w(ix::FC5).raw(), Some(m.w(ix::FC5 + 1).raw()), Act::None, br.f5.raw(), ds)?;
+        dense::forward(
+            b,
+            &s.fc5,
+            br.p2.raw(),
+            m.w(ix::FC5).raw(),
+            Some(m.w(ix::FC5 + 1).raw()),
+            Act::None,
+            br.f5.raw(),
+            ds,
+        )?;
         norm(b, 2, &br.f5, &br.a5)?;
         relu_forward(b, s.n * H5, br.a5.raw(), br.a5.raw())?;
-        dense::forward(b, &s.fc6, br.a5.raw(), m.w(ix::FC6).raw(), Some(m.w(ix::FC6 + 1).raw()), Act::None, br.f6.raw(), ds)?;
+        dense::forward(
+            b,
+            &s.fc6,
+            br.a5.raw(),
+            m.w(ix::FC6).raw(),
+            Some(m.w(ix::FC6 + 1).raw()),
+            Act::None,
+            br.f6.raw(),
+            ds,
+        )?;
         norm(b, 3, &br.f6, &br.feat)?;
-        dense::forward(b, &s.head, br.feat.raw(), m.w(ix::HEAD).raw(), Some(m.w(ix::HEAD + 1).raw()), Act::None, br.logits.raw(), ds)
+        dense::forward(
+            b,
+            &s.head,
+            br.feat.raw(),
+            m.w(ix::HEAD).raw(),
+            Some(m.w(ix::HEAD + 1).raw()),
+            Act::None,
+            br.logits.raw(),
+            ds,
+        )
     }
 
     /// The AE over the target pass's feature, into `ae[3]`.
@@ -391,26 +570,77 @@ impl DocRun {
         let mut x = &self.tgt.feat;
         for k in 0..4 {
             let act = if k < 3 { Act::Relu } else { Act::None };
-            dense::forward(b, &s.ae[k], x.raw(), m.w(ix::AE[k]).raw(), Some(m.w(ix::AE[k] + 1).raw()), act, self.ae[k].raw(), ds)?;
+            dense::forward(
+                b,
+                &s.ae[k],
+                x.raw(),
+                m.w(ix::AE[k]).raw(),
+                Some(m.w(ix::AE[k] + 1).raw()),
+                act,
+                self.ae[k].raw(),
+                ds,
+            )?;
             x = &self.ae[k];
         }
         Ok(())
     }
 
     /// Back-propagate `br.g_feat` through g; `acc`: add to the parameter gradients.
-    fn backward_g(&self, b: &mut Batch, m: &DocIds, s: &Shapes, br: &Branch, acc: bool) -> Result<(), GpuError> {
+    fn backward_g(
+        &self,
+        b: &mut Batch,
+        m: &DocIds,
+        s: &Shapes,
+        br: &Branch,
+        acc: bool,
+    ) -> Result<(), GpuError> {
         let gs = self.gs.as_ref().expect("training run");
         let ds = Some(self.dense_scratch.raw());
         let (n, mm, cs) = (s.n, self.mm, &self.conv);
         let norm_bwd = |b: &mut Batch, k: usize, x: &Buf<f32>, dy: &Buf<f32>, dx: &Buf<f32>| {
             let p = ix::BN1 + 4 * k;
-            bn::backward(b, &s.bn[k], x, dy, m.w(p), &br.saved[k], dx, m.g(p), m.g(p + 1), acc)
+            bn::backward(
+                b,
+                &s.bn[k],
+                x,
+                dy,
+                m.w(p),
+                &br.saved[k],
+                dx,
+                m.g(p),
+                m.g(p + 1),
+                acc,
+            )
         };
         norm_bwd(b, 3, &br.f6, &br.g_feat, &gs.g_f6)?;
-        dense::backward(b, &s.fc6, br.a5.raw(), m.w(ix::FC6).raw(), gs.g_f6.raw(), Some(gs.g_a5.raw()), false, m.g(ix::FC6).raw(), Some(m.g(ix::FC6 + 1).raw()), acc, ds)?;
+        dense::backward(
+            b,
+            &s.fc6,
+            br.a5.raw(),
+            m.w(ix::FC6).raw(),
+            gs.g_f6.raw(),
+            Some(gs.g_a5.raw()),
+            false,
+            m.g(ix::FC6).raw(),
+            Some(m.g(ix::FC6 + 1).raw()),
+            acc,
+            ds,
+        )?;
         relu_backward(b, n * H5, br.a5.raw(), gs.g_a5.raw(), gs.g_a5.raw())?;
         norm_bwd(b, 2, &br.f5, &gs.g_a5, &gs.g_f5)?;
-        dense::backward(b, &s.fc5, br.p2.raw(), m.w(ix::FC5).raw(), gs.g_f5.raw(), Some(gs.g_p2.raw()), false, m.g(ix::FC5).raw(), Some(m.g(ix::FC5 + 1).raw()), acc, ds)?;
+        dense::backward(
+            b,
+            &s.fc5,
+            br.p2.raw(),
+            m.w(ix::FC5).raw(),
+            gs.g_f5.raw(),
+            Some(gs.g_p2.raw()),
+            false,
+            m.g(ix::FC5).raw(),
+            Some(m.g(ix::FC5 + 1).raw()),
+            acc,
+            ds,
+        )?;
         pool1d::max_backward(b, &s.pool2, &gs.g_p2, &br.arg2, &gs.g_b2)?;
         norm_bwd(b, 1, &br.c2, &gs.g_b2, &gs.g_c2)?;
         // The ReLU sits between conv2 and its batch-norm: undo it before the conv backward.
@@ -438,22 +668,107 @@ impl DocRun {
         self.forward_g(b, m, &s, r, true)?;
         self.forward_g(b, m, &s, t, true)?;
         self.forward_ae(b, m, &s)?;
-        loss::softmax_cross_entropy(b, n, c, r.logits.raw(), self.labels.raw(), Some(GradOut::set(r.g_logits.raw())), 1.0, sc, out, 0)?;
-        loss::compactness(b, n, c, t.logits.raw(), Some(GradOut::set(t.g_logits.raw())), self.weights.lambda_c as f32, sc, out, 1)?;
+        loss::softmax_cross_entropy(
+            b,
+            n,
+            c,
+            r.logits.raw(),
+            self.labels.raw(),
+            Some(GradOut::set(r.g_logits.raw())),
+            1.0,
+            sc,
+            out,
+            0,
+        )?;
+        loss::compactness(
+            b,
+            n,
+            c,
+            t.logits.raw(),
+            Some(GradOut::set(t.g_logits.raw())),
+            self.weights.lambda_c as f32,
+            sc,
+            out,
+            1,
+        )?;
         // l_R's gradient reaches g twice: directly through its second argument (written
         // here) and through the AE (added below).
-        let (ga, gb) = (GradOut::set(self.g_ae[3].raw()), GradOut::set(t.g_feat.raw()));
-        loss::mse(b, n * FEAT, self.ae[3].raw(), t.feat.raw(), Some(ga), Some(gb), self.weights.lambda_r as f32, sc, out, 2)?;
+        let (ga, gb) = (
+            GradOut::set(self.g_ae[3].raw()),
+            GradOut::set(t.g_feat.raw()),
+        );
+        loss::mse(
+            b,
+            n * FEAT,
+            self.ae[3].raw(),
+            t.feat.raw(),
+            Some(ga),
+            Some(gb),
+            self.weights.lambda_r as f32,
+            sc,
+            out,
+            2,
+        )?;
         for k in (0..4).rev() {
-            let (x, dx, dx_acc) = if k > 0 { (&self.ae[k - 1], &self.g_ae[k - 1], false) } else { (&t.feat, &t.g_feat, true) };
-            dense::backward(b, &s.ae[k], x.raw(), m.w(ix::AE[k]).raw(), self.g_ae[k].raw(), Some(dx.raw()), dx_acc, m.g(ix::AE[k]).raw(), Some(m.g(ix::AE[k] + 1).raw()), false, ds)?;
+            let (x, dx, dx_acc) = if k > 0 {
+                (&self.ae[k - 1], &self.g_ae[k - 1], false)
+            } else {
+                (&t.feat, &t.g_feat, true)
+            };
+            dense::backward(
+                b,
+                &s.ae[k],
+                x.raw(),
+                m.w(ix::AE[k]).raw(),
+                self.g_ae[k].raw(),
+                Some(dx.raw()),
+                dx_acc,
+                m.g(ix::AE[k]).raw(),
+                Some(m.g(ix::AE[k] + 1).raw()),
+                false,
+                ds,
+            )?;
             if k > 0 {
-                relu_backward(b, n * AE[k], self.ae[k - 1].raw(), self.g_ae[k - 1].raw(), self.g_ae[k - 1].raw())?;
+                relu_backward(
+                    b,
+                    n * AE[k],
+                    self.ae[k - 1].raw(),
+                    self.g_ae[k - 1].raw(),
+                    self.g_ae[k - 1].raw(),
+                )?;
             }
         }
-        let (hw, hg, hb) = (m.w(ix::HEAD).raw(), m.g(ix::HEAD).raw(), m.g(ix::HEAD + 1).raw());
-        dense::backward(b, &s.head, r.feat.raw(), hw, r.g_logits.raw(), Some(r.g_feat.raw()), false, hg, Some(hb), false, ds)?;
-        dense::backward(b, &s.head, t.feat.raw(), hw, t.g_logits.raw(), Some(t.g_feat.raw()), true, hg, Some(hb), true, ds)?;
+        let (hw, hg, hb) = (
+            m.w(ix::HEAD).raw(),
+            m.g(ix::HEAD).raw(),
+            m.g(ix::HEAD + 1).raw(),
+        );
+        dense::backward(
+            b,
+            &s.head,
+            r.feat.raw(),
+            hw,
+            r.g_logits.raw(),
+            Some(r.g_feat.raw()),
+            false,
+            hg,
+            Some(hb),
+            false,
+            ds,
+        )?;
+        dense::backward(
+            b,
+            &s.head,
+            t.feat.raw(),
+            hw,
+            t.g_logits.raw(),
+            Some(t.g_feat.raw()),
+            true,
+            hg,
+            Some(hb),
+            true,
+            ds,
+        )?;
         self.backward_g(b, m, &s, r, false)?;
         self.backward_g(b, m, &s, t, true)?;
         crate::nn::accum::accumulate(b, 1, 3, 1.0, self.loss_out.raw(), self.loss_acc.raw())
@@ -465,7 +780,15 @@ impl DocRun {
         let s = Shapes::new(n, self.classes, self.mm);
         self.forward_g(b, m, &s, &self.tgt, false)?;
         self.forward_ae(b, m, &s)?;
-        loss::score_mse(b, n, FEAT, self.ae[3].raw(), self.tgt.feat.raw(), self.scores.raw(), 0)
+        loss::score_mse(
+            b,
+            n,
+            FEAT,
+            self.ae[3].raw(),
+            self.tgt.feat.raw(),
+            self.scores.raw(),
+            0,
+        )
     }
 
     /// Eval-mode class logits [n, C] of the `n` uploaded samples (held-out accuracy).
@@ -492,6 +815,11 @@ impl DocRun {
         gpu.clear(&self.loss_acc);
         let steps = v[3] as f64;
         let d = steps.max(1.0);
-        Ok(DocLoss { l_d: v[0] as f64 / d, l_c: v[1] as f64 / d, l_r: v[2] as f64 / d, steps })
+        Ok(DocLoss {
+            l_d: v[0] as f64 / d,
+            l_c: v[1] as f64 / d,
+            l_r: v[2] as f64 / d,
+            steps,
+        })
     }
 }

@@ -17,7 +17,11 @@ pub struct Param {
 pub enum Layer {
     /// Linear / conv / conv-transpose: `<name>.weight` of `shape`, `<name>.bias` of
     /// `bias` values; PyTorch's default (Kaiming-uniform) initialisation.
-    Affine { name: &'static str, shape: Vec<usize>, bias: usize },
+    Affine {
+        name: &'static str,
+        shape: Vec<usize>,
+        bias: usize,
+    },
     /// Batch-norm affine parameters: `<name>.weight` = 1, `<name>.bias` = 0 (PyTorch's
     /// init; no RNG draws, so adding a norm does not shift the other layers' values).
     Norm { name: &'static str, c: usize },
@@ -64,13 +68,27 @@ pub fn init(layers: &[Layer], seed: u64) -> Vec<Vec<f32>> {
 /// Upload host values (in `specs` order), each with a zeroed gradient.
 pub fn upload(gpu: &Gpu, layers: &[Layer], values: &[Vec<f32>]) -> Result<Vec<Param>, GpuError> {
     let specs = specs(layers);
-    assert_eq!(values.len(), specs.len(), "expected {} parameter tensors", specs.len());
+    assert_eq!(
+        values.len(),
+        specs.len(),
+        "expected {} parameter tensors",
+        specs.len()
+    );
     specs
         .into_iter()
         .zip(values)
         .map(|((name, shape), v)| {
-            assert_eq!(v.len(), shape.iter().product::<usize>(), "{name}: wrong length");
-            Ok(Param { name, w: gpu.upload(v)?, g: gpu.zeros(v.len())?, shape })
+            assert_eq!(
+                v.len(),
+                shape.iter().product::<usize>(),
+                "{name}: wrong length"
+            );
+            Ok(Param {
+                name,
+                w: gpu.upload(v)?,
+                g: gpu.zeros(v.len())?,
+                shape,
+            })
         })
         .collect()
 }
