@@ -51,13 +51,20 @@ impl CaptureArgs {
         if !(1..=64).contains(&spec.min_packets) {
             bail!("--min-packets must be between 1 and 64, got {}", spec.min_packets);
         }
-        if !(self.split_frac > 0.0 && self.split_frac < 1.0) {
-            bail!("--split-frac must be strictly between 0 and 1, got {}", self.split_frac);
-        }
-        let mut o = IngestOptions::new(SampleKind::Images);
+        let mut o = self.base_options(SampleKind::Images, quiet)?;
         o.image.undirected = spec.pair == Pair::Undirected;
         o.image.min_packets = spec.min_packets;
         o.image.mask_addresses = spec.mask_addresses;
+        Ok(o)
+    }
+
+    // [doc-ids] shared by the image and flow models: labels, split, progress.
+    /// Ingest options of `kind` with this capture's labels and split.
+    pub fn base_options(&self, kind: SampleKind, quiet: bool) -> Result<IngestOptions> {
+        if !(self.split_frac > 0.0 && self.split_frac < 1.0) {
+            bail!("--split-frac must be strictly between 0 and 1, got {}", self.split_frac);
+        }
+        let mut o = IngestOptions::new(kind);
         if let Some(p) = &self.labels {
             o.labels = Some(LabelRules::load(p)?);
             o.labels_file = Some(p.display().to_string());
@@ -229,9 +236,16 @@ struct ScoreLine<'a> {
 
 pub fn score(a: &ScoreArgs) -> Result<()> {
     let gpu = a.gpu.open()?;
-    let m = load_vae(&gpu, &a.model)?;
-    let data = load(&a.inputs, &a.capture.options(&m.spec, a.quiet)?)?;
-    let scores = score_all(&gpu, &m, &data)?;
+    // [doc-ids] flow models score their own flow samples.
+    let (scores, data, threshold) = if crate::commands_flow::model_kind(&a.model)? == train::MODEL_KIND {
+        let m = load_vae(&gpu, &a.model)?;
+        let data = load(&a.inputs, &a.capture.options(&m.spec, a.quiet)?)?;
+        (score_all(&gpu, &m, &data)?, data, m.threshold)
+    } else {
+        let m = crate::train_flow::load_flow(&gpu, &a.model)?;
+        let (scores, data) = crate::commands_flow::score_flow_inputs(&gpu, &m, &a.inputs, &a.capture, a.quiet)?;
+        (scores, data, m.threshold)
+    };
     let labelled = a.capture.labels.is_some() || a.inputs.iter().any(|p| p.join(crate::dataset::HEADER_FILE).is_file());
     let mut text = String::new();
     if a.format == ScoreFormat::Csv {
@@ -246,7 +260,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             last_ts: crate::util::iso8601_us(meta.last_ts_ns),
             packets: meta.packets,
             score: s,
-            alert: m.threshold.as_ref().map(|t| s > t.value),
+            alert: threshold.as_ref().map(|t| s > t.value),
             label: labelled.then(|| if meta.label != 0 { "malicious" } else { "benign" }),
             file: data.file_of(i),
         };
@@ -272,8 +286,14 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Trained checkpoint.
-    pub model: PathBuf,
+    /// Trained checkpoint (VAE, DOC-IDS, AE or 1D-Conv AE: its metadata says which).
+    #[arg(required_unless_present = "compare")]
+    pub model: Option<PathBuf>,
+    // [doc-ids] several models side by side.
+    /// Evaluate these checkpoints side by side (each on its own samples of the same test
+    /// inputs): one table and one ROC figure, plus each model's report in a subdirectory.
+    #[arg(long, num_args = 2.., conflicts_with = "model")]
+    pub compare: Vec<PathBuf>,
     /// Benign training data, to report the training-score quantile beside the threshold.
     #[arg(long, num_args = 1..)]
     pub train: Vec<PathBuf>,
@@ -299,7 +319,7 @@ pub struct EvalArgs {
 
 /// Group of a sample for the per-attack table: the attack its label names (a time
 /// window's attack name, or the capture's stem), else its capture file.
-fn attack_name(data: &Loaded, i: usize) -> String {
+pub(crate) fn attack_name(data: &Loaded, i: usize) -> String {
     match data.class_of(i) {
         "" | "benign" => {
             let parts: Vec<&str> = data.file_of(i).rsplit(['/', '\\']).take(2).collect();
@@ -310,36 +330,49 @@ fn attack_name(data: &Loaded, i: usize) -> String {
 }
 
 pub fn eval(a: &EvalArgs) -> Result<()> {
+    // [doc-ids] dispatch on the checkpoint's model.
+    if !a.compare.is_empty() {
+        return crate::commands_flow::eval_compare(a);
+    }
+    let path = a.model.as_deref().context("give a model checkpoint, or --compare A B …")?;
     let gpu = a.gpu.open()?;
-    let m = load_vae(&gpu, &a.model)?;
+    if crate::commands_flow::model_kind(path)? != train::MODEL_KIND {
+        return crate::commands_flow::eval_flow(&gpu, a, path);
+    }
+    let (s, m, test) = vae_scored(&gpu, a, path)?;
+    let r = s.report();
+    report::write(&a.output, &r, &s.scores, &s.labels, &s.groups)?;
+    top_anomalies(&gpu, &m, &test, &s.scores, a.top, &a.output.join("top_anomalies.png"))?;
+    print!("{}", report::table(&r));
+    println!("report: {}", a.output.display());
+    Ok(())
+}
+
+/// A VAE checkpoint's scores on the test inputs, with its model and test data.
+pub(crate) fn vae_scored(gpu: &crate::gpu::Gpu, a: &EvalArgs, path: &std::path::Path) -> Result<(crate::commands_flow::Scored, LoadedVae, Loaded)> {
+    let m = load_vae(gpu, path)?;
     let opts = a.capture.options(&m.spec, a.quiet)?;
     let test = load(&a.test, &opts)?;
-    let scores = score_all(&gpu, &m, &test)?;
-    let labels: Vec<bool> = test.set.labels.iter().map(|&l| l != 0).collect();
-    if !labels.iter().any(|&l| l) {
-        bail!("the test data holds no malicious samples: give attack captures with --labels, or labelled datasets");
-    }
+    let scores = score_all(gpu, &m, &test)?;
+    let (labels, groups) = crate::commands_flow::labels_and_groups(&test)?;
     let train_scores = if a.train.is_empty() {
         None
     } else {
         let mut o = opts.clone();
         o.labels = None;
-        Some(score_all(&gpu, &m, &load(&a.train, &o)?)?)
+        Some(score_all(gpu, &m, &load(&a.train, &o)?)?)
     };
-    let mut thr = match (&m.threshold, a.threshold) {
-        (Some(t), _) => t.clone(),
-        (None, _) => crate::eval::threshold::fit(train_scores.as_deref().unwrap_or(&[]), 1e-3),
+    let threshold = crate::commands_flow::pick_threshold(m.threshold.as_ref(), train_scores.as_deref(), a.threshold);
+    let s = crate::commands_flow::Scored {
+        name: format!("vae ({})", path.display()),
+        scores,
+        labels,
+        groups,
+        threshold,
+        train_scores,
+        samples: serde_json::to_value(&m.spec)?,
     };
-    if let Some(v) = a.threshold {
-        thr.value = v;
-    }
-    let groups: Vec<String> = (0..scores.len()).map(|i| attack_name(&test, i)).collect();
-    let r = report::build(&format!("vae ({})", a.model.display()), &scores, &labels, &groups, thr, train_scores.as_deref(), serde_json::to_value(&m.spec)?);
-    report::write(&a.output, &r, &scores, &labels, &groups)?;
-    top_anomalies(&gpu, &m, &test, &scores, a.top, &a.output.join("top_anomalies.png"))?;
-    print!("{}", report::table(&r));
-    println!("report: {}", a.output.display());
-    Ok(())
+    Ok((s, m, test))
 }
 
 /// Input | reconstruction | |difference| for the highest-scoring samples.

@@ -12,3 +12,6 @@ pub mod eval;
 pub mod util;
 // [detect]
 pub mod detect;
+// [doc-ids] flow models: training loops and commands.
+pub mod commands_flow;
+pub mod train_flow;

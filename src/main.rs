@@ -45,6 +45,13 @@ enum Command {
 enum TrainCommand {
     /// The traffic-image VAE (MODELS.md §1-§2): 64×64 header images per address pair.
     Vae(commands::TrainVaeArgs),
+    // [doc-ids] flow models.
+    /// DOC-IDS (MODELS.md §3-§4): conv feature extractor trained on a labelled reference set and the target's benign flows.
+    DocIds(gpu_nids::commands_flow::TrainDocIdsArgs),
+    /// Baseline dense autoencoder on flow samples (320→128→64→32→64→128→320).
+    Ae(gpu_nids::commands_flow::TrainBaselineArgs),
+    /// Baseline 1-D convolutional autoencoder on flow samples.
+    ConvAe(gpu_nids::commands_flow::TrainBaselineArgs),
 }
 
 #[derive(Subcommand)]
@@ -54,13 +61,14 @@ enum BenchCommand {
     // [ingest] bench subcommands are added below this line.
     /// Ingest throughput (images, flows) against tcpdump on one capture; --gen-flood writes a flood capture.
     Ingest(gpu_nids::ingest::cli::BenchIngestArgs),
-    /// Training throughput (samples/s) on synthetic data; --profile adds per-kernel GPU time.
-    Train(gpu_nids::bench::BenchTrainArgs),
     /// Every kernel at the models' shapes (forward and backward): ms per call, GFLOP/s or GB/s.
     Ops(gpu_nids::bench::BenchOpsArgs),
     // [detect] bench subcommand.
     /// End-to-end detector throughput (packets/s, samples/s) and alert latency p50/p99 on one capture.
     Detect(gpu_nids::detect::BenchDetectArgs),
+    // [doc-ids] training throughput.
+    /// Training steps/s and samples/s of a model (--model vae|doc-ids|ae|conv-ae) on synthetic data.
+    Train(gpu_nids::commands_flow::BenchTrainArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -71,9 +79,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ingest(a) => gpu_nids::ingest::cli::run_ingest(&a),
         Command::Inspect(a) => gpu_nids::ingest::cli::run_inspect(&a),
         Command::Bench(BenchCommand::Ingest(a)) => gpu_nids::ingest::cli::run_bench_ingest(&a),
-        Command::Bench(BenchCommand::Train(a)) => gpu_nids::bench::bench_train(&a),
         Command::Bench(BenchCommand::Ops(a)) => gpu_nids::bench::bench_ops(&a),
         Command::Train(TrainCommand::Vae(a)) => commands::train_vae(&a),
+        // [doc-ids] flow models.
+        Command::Train(TrainCommand::DocIds(a)) => gpu_nids::commands_flow::train_doc_ids(&a),
+        Command::Train(TrainCommand::Ae(a)) => gpu_nids::commands_flow::train_baseline(gpu_nids::models::baselines::BaselineKind::Ae, &a),
+        Command::Train(TrainCommand::ConvAe(a)) => gpu_nids::commands_flow::train_baseline(gpu_nids::models::baselines::BaselineKind::ConvAe, &a),
+        Command::Bench(BenchCommand::Train(a)) => gpu_nids::commands_flow::bench_train(&a),
         Command::Score(a) => commands::score(&a),
         Command::Eval(a) => commands::eval(&a),
         // [detect] match arms.

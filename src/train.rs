@@ -83,7 +83,7 @@ pub fn split_benign(data: &dyn Samples, val_split: f64) -> (Vec<usize>, Vec<usiz
     (benign, val)
 }
 
-fn gather(data: &dyn Samples, idx: &[usize]) -> Vec<u8> {
+pub(crate) fn gather(data: &dyn Samples, idx: &[usize]) -> Vec<u8> {
     let mut out = Vec::with_capacity(idx.len() * PIXELS);
     for &i in idx {
         out.extend_from_slice(data.sample(i));
@@ -319,7 +319,7 @@ fn validation_loss(gpu: &Gpu, model: &Vae, run: &VaeRun, data: &dyn Samples, val
     Ok(run.take_loss(gpu)?.total())
 }
 
-fn progress(quiet: bool, steps: u64, epoch: usize, epochs: usize) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress(quiet: bool, steps: u64, epoch: usize, epochs: usize) -> Option<indicatif::ProgressBar> {
     if quiet {
         return None;
     }
