@@ -347,8 +347,13 @@ pub struct LoadedFlow {
 }
 
 pub fn load_flow(gpu: &Gpu, path: &Path) -> Result<LoadedFlow> {
-    let c = Checkpoint::load(path)?;
     let origin = path.display().to_string();
+    load_flow_inner(gpu, path, &origin).with_context(|| format!("loading flow model {origin}"))
+}
+
+fn load_flow_inner(gpu: &Gpu, path: &Path, origin: &str) -> Result<LoadedFlow> {
+    let c = Checkpoint::load(path)?;
+    let origin = origin.to_string();
     Ok(LoadedFlow {
         net: net_from(gpu, &c, &origin)?,
         spec: c

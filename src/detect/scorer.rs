@@ -206,8 +206,55 @@ pub fn load_scorer(
                 has_threshold: has,
             })
         }
-        "doc-ids" | "ae" | "conv-ae" => bail!("{origin}: model kind '{kind}' not supported by detect yet"),
+        "doc-ids" | "ae" | "conv-ae" => {
+            let m = crate::train_flow::load_flow(gpu, path)?;
+            let has = m.threshold.is_some();
+            let t = match (threshold, &m.threshold) {
+                (Some(t), _) => t,
+                (None, Some(t)) => t.value,
+                (None, None) => bail!("{origin}: the checkpoint holds no alert threshold (train to the end, or run `gpu-nids eval`); pass --threshold"),
+            };
+            Ok(LoadedScorer {
+                scorer: Box::new(FlowScorer { kind, net: m.net, spec: m.spec, threshold: t }),
+                path: origin,
+                has_threshold: has,
+            })
+        }
         other => bail!("{origin}: unknown model kind '{other}' in checkpoint metadata (expected vae, doc-ids, ae or conv-ae)"),
+    }
+}
+
+/// DOC-IDS and the two autoencoder baselines over flow samples (MODELS.md §3-4):
+/// score = reconstruction error, with batch-norm in eval mode.
+pub struct FlowScorer {
+    kind: String,
+    net: crate::train_flow::FlowNet,
+    spec: crate::train_flow::FlowSpec,
+    threshold: f64,
+}
+
+impl Scorer for FlowScorer {
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn stream(&self) -> StreamSpec {
+        StreamSpec::Flows(FlowOptions { n: self.spec.n, l: self.spec.l, anonymise: self.spec.anonymise, ..FlowOptions::default() })
+    }
+    fn threshold(&self) -> f64 {
+        self.threshold
+    }
+    fn set_threshold(&mut self, t: f64) {
+        self.threshold = t;
+    }
+    fn score(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Vec<f32>> {
+        let len = self.spec.n * self.spec.l;
+        let mut set = crate::ingest::SampleSet::new(len);
+        set.data.extend_from_slice(&samples[..n * len]);
+        set.labels.resize(n, 0);
+        set.meta.resize(n, Default::default());
+        let idx: Vec<usize> = (0..n).collect();
+        let scores = crate::train_flow::score_indices(gpu, &self.net, &set, &idx)?;
+        Ok(scores.into_iter().map(|v| v as f32).collect())
     }
 }
 
