@@ -489,7 +489,7 @@ pub fn split_reference(
         let idx: Vec<usize> = (0..labels.len())
             .filter(|&i| labels[i] == c as u32)
             .collect();
-        let order = epoch_order(idx.len(), seed ^ 0x5EED_0F_C1A55, c);
+        let order = epoch_order(idx.len(), seed ^ 0x5EE_D0FC_1A55, c);
         let n_val = ((idx.len() as f64 * frac).round() as usize).min(idx.len().saturating_sub(1));
         for (k, &o) in order.iter().enumerate() {
             if k < n_val {
@@ -555,7 +555,7 @@ impl BalancedSampler {
             .collect();
         BalancedSampler {
             classes: per,
-            seed: seed ^ 0xC1A5_5E5,
+            seed: seed ^ 0xC1A_55E5,
             block: None,
         }
     }
@@ -748,7 +748,7 @@ pub fn train_doc_ids(
     let opt = OptState::new(gpu, o, &model.params, saved.as_ref())?;
     let run = DocRun::new(gpu, o.batch, classes.len(), o.weights, true)?;
     let mut ref_sampler = BalancedSampler::new(&ref_train, &labels, classes.len(), o.seed);
-    let mut tgt_sampler = Cyclic::new(tgt_train.clone(), o.seed ^ 0x7A56_E7);
+    let mut tgt_sampler = Cyclic::new(tgt_train.clone(), o.seed ^ 0x7A_56E7);
     let steps_per_epoch = ref_train.len().div_ceil(o.batch);
     if !o.quiet {
         eprintln!(

@@ -288,11 +288,11 @@ impl BaselineRun {
                 let ds = Some(self.dense_scratch.raw());
                 let s = dense_shapes(n, self.mm);
                 let mut x = &self.x;
-                for k in 0..6 {
+                for (k, sk) in s.iter().enumerate() {
                     let act = if k < 5 { Act::Relu } else { Act::None };
                     dense::forward(
                         b,
-                        &s[k],
+                        sk,
                         x.raw(),
                         m.w(2 * k).raw(),
                         Some(m.w(2 * k + 1).raw()),
