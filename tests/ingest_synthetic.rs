@@ -22,11 +22,16 @@ fn frames(cap: Vec<u8>) -> Vec<(u64, LinkType, Vec<u8>, u64)> {
 }
 
 fn parse(link: LinkType, data: &[u8]) -> ParsedPacket<'_> {
+    parse_nth(link, data, 1)
+}
+
+/// As a reader numbers packets: builders order what they emit at the end by it.
+fn parse_nth(link: LinkType, data: &[u8], number: u64) -> ParsedPacket<'_> {
     ParsedPacket::parse(&gpu_nids::ingest::Frame {
         ts_ns: 0,
         link,
         data,
-        number: 1,
+        number,
         orig_len: data.len() as u32,
     })
 }
@@ -423,12 +428,15 @@ fn icmp_echo_request_and_reply_share_a_flow() {
     };
     let mut b = FlowBuilder::new(FlowOptions::default(), 0);
     let mut out = Vec::new();
-    for p in [
+    for (i, p) in [
         mk([1, 1, 1, 1], [2, 2, 2, 2], 8),
         mk([2, 2, 2, 2], [1, 1, 1, 1], 0),
         mk([2, 2, 2, 2], [1, 1, 1, 1], 3),
-    ] {
-        b.push(&parse(LinkType::Raw, &p), PacketLabel::default(), &mut out);
+    ]
+    .iter()
+    .enumerate()
+    {
+        b.push(&parse_nth(LinkType::Raw, p, i as u64 + 1), PacketLabel::default(), &mut out);
     }
     b.finish(&mut out);
     assert_eq!(out.len(), 2, "echo pair + one unreachable");
