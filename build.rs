@@ -16,8 +16,15 @@ fn main() {
     for p in &names {
         println!("cargo:rerun-if-changed={}", p.display());
         let stem = p.file_stem().unwrap().to_string_lossy();
-        out += &format!("    ({stem:?}, include_str!({:?})),\n", p.display().to_string());
+        out += &format!(
+            "    ({stem:?}, include_str!({:?})),\n",
+            p.display().to_string()
+        );
     }
     out += "];\n";
-    fs::write(Path::new(&env::var("OUT_DIR").unwrap()).join("shaders.rs"), out).unwrap();
+    fs::write(
+        Path::new(&env::var("OUT_DIR").unwrap()).join("shaders.rs"),
+        out,
+    )
+    .unwrap();
 }

@@ -17,14 +17,35 @@ use crate::nn::reparam::NoiseKey;
 pub fn profile_vae(gpu: &Gpu, batch: usize) -> Result<()> {
     let model = Vae::from_host(gpu, &crate::train::init_params(0))?;
     let run = VaeRun::new(gpu, batch, true)?;
-    let pixels: Vec<u8> = (0..batch * PIXELS).map(|i| if (i * 2654435761) % 7 < 3 { (i % 251) as u8 } else { 255 }).collect();
+    let pixels: Vec<u8> = (0..batch * PIXELS)
+        .map(|i| {
+            if (i * 2654435761) % 7 < 3 {
+                (i % 251) as u8
+            } else {
+                255
+            }
+        })
+        .collect();
     run.upload(gpu, &pixels);
     let cfg = Adam::default();
     let mut b = gpu.batch();
     run.forward_backward(&mut b, &model, batch, NoiseKey::new(0, 1))?;
-    let moments: Vec<_> = model.params.iter().map(|p| Ok((gpu.zeros::<f32>(p.w.len())?, gpu.zeros::<f32>(p.w.len())?))).collect::<Result<_>>()?;
+    let moments: Vec<_> = model
+        .params
+        .iter()
+        .map(|p| Ok((gpu.zeros::<f32>(p.w.len())?, gpu.zeros::<f32>(p.w.len())?)))
+        .collect::<Result<_>>()?;
     for (p, (m, v)) in model.params.iter().zip(&moments) {
-        adam_step(&mut b, p.w.len(), &cfg, 1, p.w.raw(), p.g.raw(), m.raw(), v.raw())?;
+        adam_step(
+            &mut b,
+            p.w.len(),
+            &cfg,
+            1,
+            p.w.raw(),
+            p.g.raw(),
+            m.raw(),
+            v.raw(),
+        )?;
     }
     match b.submit_timed()? {
         Some(times) => print_profile(&times),
@@ -46,7 +67,11 @@ pub fn print_profile(times: &[crate::gpu::KernelTime]) {
     rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
     println!("  kernel                      calls    ms total   share");
     for (k, (ns, n)) in rows {
-        println!("  {k:<26} {n:>6} {:>11.3} {:>6.1}%", ns * 1e-6, 100.0 * ns / total);
+        println!(
+            "  {k:<26} {n:>6} {:>11.3} {:>6.1}%",
+            ns * 1e-6,
+            100.0 * ns / total
+        );
     }
     println!("  {:<26} {:>6} {:>11.3}", "all", times.len(), total * 1e-6);
 }
@@ -77,7 +102,12 @@ fn time_op(gpu: &crate::gpu::Gpu, iters: usize, rec: &Rec) -> Result<f64> {
         let mut b = gpu.batch();
         rec(&mut b)?;
         let secs = if gpu.has_timestamps {
-            b.submit_timed()?.unwrap_or_default().iter().map(|t| t.ns).sum::<f64>() * 1e-9
+            b.submit_timed()?
+                .unwrap_or_default()
+                .iter()
+                .map(|t| t.ns)
+                .sum::<f64>()
+                * 1e-9
         } else {
             let t0 = Instant::now();
             b.submit()?;
@@ -104,57 +134,208 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
     use crate::nn::{batchnorm, conv1d, conv2d, dense, loss, pool1d};
     let gpu = a.gpu.open()?;
     let mm = crate::nn::matmul::MatmulVariant::for_gpu(&gpu);
-    let timer = if gpu.has_timestamps { "GPU timestamps" } else { "wall clock" };
-    println!("ops at the models' shapes on {} ({:?}); {timer}; matmul shape {}", gpu.info.name, gpu.info.device_type, mm.name());
+    let timer = if gpu.has_timestamps {
+        "GPU timestamps"
+    } else {
+        "wall clock"
+    };
+    println!(
+        "ops at the models' shapes on {} ({:?}); {timer}; matmul shape {}",
+        gpu.info.name,
+        gpu.info.device_type,
+        mm.name()
+    );
     let f4 = |n: usize| n as f64 * 4.0;
     for &n in &a.batch {
         println!("batch {n}");
         for (name, layer, flops) in conv2d::bench_shapes(n) {
             let work = conv2d::ConvWork::new(&gpu, layer.scratch_lens())?;
-            let (x, w, bias, y) = (gpu.zeros(layer.in_len())?, gpu.zeros(layer.weight_len())?, gpu.zeros(layer.bias_len())?, gpu.zeros(layer.out_len())?);
-            let (dx, dw, db) = (gpu.zeros(layer.in_len())?, gpu.zeros(layer.weight_len())?, gpu.zeros(layer.bias_len())?);
-            let fwd: Rec = Box::new(|b| layer.forward(b, conv2d::Activation::Relu, &x, &w, Some(&bias), &y, &work));
-            row(&format!("{name} fwd"), time_op(&gpu, a.iters, &fwd)?, Some(flops), None);
-            let grads = conv2d::ConvGrads { dx: Some(&dx), dw: &dw, db: Some(&db), accumulate: false };
-            let bwd: Rec = Box::new(|b| layer.backward(b, conv2d::Activation::Relu, &x, &w, Some(&y), &y, &grads, &work));
-            row(&format!("{name} bwd"), time_op(&gpu, a.iters, &bwd)?, Some(2.0 * flops), None);
+            let (x, w, bias, y) = (
+                gpu.zeros(layer.in_len())?,
+                gpu.zeros(layer.weight_len())?,
+                gpu.zeros(layer.bias_len())?,
+                gpu.zeros(layer.out_len())?,
+            );
+            let (dx, dw, db) = (
+                gpu.zeros(layer.in_len())?,
+                gpu.zeros(layer.weight_len())?,
+                gpu.zeros(layer.bias_len())?,
+            );
+            let fwd: Rec = Box::new(|b| {
+                layer.forward(b, conv2d::Activation::Relu, &x, &w, Some(&bias), &y, &work)
+            });
+            row(
+                &format!("{name} fwd"),
+                time_op(&gpu, a.iters, &fwd)?,
+                Some(flops),
+                None,
+            );
+            let grads = conv2d::ConvGrads {
+                dx: Some(&dx),
+                dw: &dw,
+                db: Some(&db),
+                accumulate: false,
+            };
+            let bwd: Rec = Box::new(|b| {
+                layer.backward(
+                    b,
+                    conv2d::Activation::Relu,
+                    &x,
+                    &w,
+                    Some(&y),
+                    &y,
+                    &grads,
+                    &work,
+                )
+            });
+            row(
+                &format!("{name} bwd"),
+                time_op(&gpu, a.iters, &bwd)?,
+                Some(2.0 * flops),
+                None,
+            );
         }
         for (name, s) in dense::bench_shapes(n, mm) {
-            let (x, w, bias, y) = (gpu.zeros::<f32>(s.in_len())?, gpu.zeros::<f32>(s.w_len())?, gpu.zeros::<f32>(s.d_out)?, gpu.zeros::<f32>(s.out_len())?);
-            let (dx, dw, db, scratch) = (gpu.zeros::<f32>(s.in_len())?, gpu.zeros::<f32>(s.w_len())?, gpu.zeros::<f32>(s.d_out)?, gpu.zeros::<f32>(s.scratch_len().max(1))?);
-            let fwd: Rec = Box::new(|b| dense::forward(b, &s, x.raw(), w.raw(), Some(bias.raw()), dense::Act::Relu, y.raw(), Some(scratch.raw())));
-            row(&format!("dense {name} fwd"), time_op(&gpu, a.iters, &fwd)?, Some(s.flops_forward()), None);
-            let bwd: Rec = Box::new(|b| dense::backward(b, &s, x.raw(), w.raw(), y.raw(), Some(dx.raw()), false, dw.raw(), Some(db.raw()), false, Some(scratch.raw())));
-            row(&format!("dense {name} bwd"), time_op(&gpu, a.iters, &bwd)?, Some(2.0 * s.flops_forward()), None);
+            let (x, w, bias, y) = (
+                gpu.zeros::<f32>(s.in_len())?,
+                gpu.zeros::<f32>(s.w_len())?,
+                gpu.zeros::<f32>(s.d_out)?,
+                gpu.zeros::<f32>(s.out_len())?,
+            );
+            let (dx, dw, db, scratch) = (
+                gpu.zeros::<f32>(s.in_len())?,
+                gpu.zeros::<f32>(s.w_len())?,
+                gpu.zeros::<f32>(s.d_out)?,
+                gpu.zeros::<f32>(s.scratch_len().max(1))?,
+            );
+            let fwd: Rec = Box::new(|b| {
+                dense::forward(
+                    b,
+                    &s,
+                    x.raw(),
+                    w.raw(),
+                    Some(bias.raw()),
+                    dense::Act::Relu,
+                    y.raw(),
+                    Some(scratch.raw()),
+                )
+            });
+            row(
+                &format!("dense {name} fwd"),
+                time_op(&gpu, a.iters, &fwd)?,
+                Some(s.flops_forward()),
+                None,
+            );
+            let bwd: Rec = Box::new(|b| {
+                dense::backward(
+                    b,
+                    &s,
+                    x.raw(),
+                    w.raw(),
+                    y.raw(),
+                    Some(dx.raw()),
+                    false,
+                    dw.raw(),
+                    Some(db.raw()),
+                    false,
+                    Some(scratch.raw()),
+                )
+            });
+            row(
+                &format!("dense {name} bwd"),
+                time_op(&gpu, a.iters, &bwd)?,
+                Some(2.0 * s.flops_forward()),
+                None,
+            );
         }
         for (name, s) in conv1d::bench_shapes(n) {
             let scratch = conv1d::ConvScratch::new(&gpu, s.col_len(), s.part_len())?;
-            let (x, w, bias, y) = (gpu.zeros(s.in_len())?, gpu.zeros(s.weight_len())?, gpu.zeros(s.bias_len())?, gpu.zeros(s.out_len())?);
-            let (dx, dw, db) = (gpu.zeros(s.in_len())?, gpu.zeros(s.weight_len())?, gpu.zeros(s.bias_len())?);
+            let (x, w, bias, y) = (
+                gpu.zeros(s.in_len())?,
+                gpu.zeros(s.weight_len())?,
+                gpu.zeros(s.bias_len())?,
+                gpu.zeros(s.out_len())?,
+            );
+            let (dx, dw, db) = (
+                gpu.zeros(s.in_len())?,
+                gpu.zeros(s.weight_len())?,
+                gpu.zeros(s.bias_len())?,
+            );
             let fwd: Rec = Box::new(|b| conv1d::forward(b, &s, &x, &w, &bias, &y, &scratch, mm));
-            row(&format!("conv1d {name} fwd"), time_op(&gpu, a.iters, &fwd)?, Some(s.flops()), None);
+            row(
+                &format!("conv1d {name} fwd"),
+                time_op(&gpu, a.iters, &fwd)?,
+                Some(s.flops()),
+                None,
+            );
             let bwd: Rec = Box::new(|b| {
                 conv1d::backward_bias(b, &s, &y, &db, false)?;
                 conv1d::backward_weight(b, &s, &x, &y, &dw, false, &scratch, mm)?;
                 conv1d::backward_input(b, &s, &w, &y, &dx, &scratch, mm)
             });
-            row(&format!("conv1d {name} bwd"), time_op(&gpu, a.iters, &bwd)?, Some(2.0 * s.flops()), None);
+            row(
+                &format!("conv1d {name} bwd"),
+                time_op(&gpu, a.iters, &bwd)?,
+                Some(2.0 * s.flops()),
+                None,
+            );
         }
         for (name, s) in pool1d::bench_shapes(n) {
-            let (x, y, arg, dx) = (gpu.zeros::<f32>(s.in_len())?, gpu.zeros::<f32>(s.out_len())?, gpu.zeros::<u32>(s.arg_len())?, gpu.zeros::<f32>(s.in_len())?);
+            let (x, y, arg, dx) = (
+                gpu.zeros::<f32>(s.in_len())?,
+                gpu.zeros::<f32>(s.out_len())?,
+                gpu.zeros::<u32>(s.arg_len())?,
+                gpu.zeros::<f32>(s.in_len())?,
+            );
             let fwd: Rec = Box::new(|b| pool1d::max_forward(b, &s, &x, &y, &arg));
-            row(&format!("{name} fwd"), time_op(&gpu, a.iters, &fwd)?, None, Some(f4(s.in_len() + 2 * s.out_len())));
+            row(
+                &format!("{name} fwd"),
+                time_op(&gpu, a.iters, &fwd)?,
+                None,
+                Some(f4(s.in_len() + 2 * s.out_len())),
+            );
             let bwd: Rec = Box::new(|b| pool1d::max_backward(b, &s, &y, &arg, &dx));
-            row(&format!("{name} bwd"), time_op(&gpu, a.iters, &bwd)?, None, Some(f4(s.in_len() + 2 * s.out_len())));
+            row(
+                &format!("{name} bwd"),
+                time_op(&gpu, a.iters, &bwd)?,
+                None,
+                Some(f4(s.in_len() + 2 * s.out_len())),
+            );
         }
         for (name, s) in batchnorm::bench_shapes(n) {
-            let (x, y, dx) = (gpu.zeros::<f32>(s.len())?, gpu.zeros::<f32>(s.len())?, gpu.zeros::<f32>(s.len())?);
-            let (g, bt, saved) = (gpu.upload(&vec![1f32; s.param_len()])?, gpu.zeros::<f32>(s.param_len())?, gpu.zeros::<f32>(s.saved_len())?);
-            let (rm, rv, dg, dbt) = (gpu.zeros::<f32>(s.param_len())?, gpu.zeros::<f32>(s.param_len())?, gpu.zeros::<f32>(s.param_len())?, gpu.zeros::<f32>(s.param_len())?);
-            let fwd: Rec = Box::new(|b| batchnorm::train_forward(b, &s, &x, &g, &bt, &y, &saved, &rm, &rv, true));
-            row(&format!("{name} train fwd"), time_op(&gpu, a.iters, &fwd)?, None, Some(f4(2 * s.len())));
-            let bwd: Rec = Box::new(|b| batchnorm::backward(b, &s, &x, &y, &g, &saved, &dx, &dg, &dbt, false));
-            row(&format!("{name} bwd"), time_op(&gpu, a.iters, &bwd)?, None, Some(f4(3 * s.len())));
+            let (x, y, dx) = (
+                gpu.zeros::<f32>(s.len())?,
+                gpu.zeros::<f32>(s.len())?,
+                gpu.zeros::<f32>(s.len())?,
+            );
+            let (g, bt, saved) = (
+                gpu.upload(&vec![1f32; s.param_len()])?,
+                gpu.zeros::<f32>(s.param_len())?,
+                gpu.zeros::<f32>(s.saved_len())?,
+            );
+            let (rm, rv, dg, dbt) = (
+                gpu.zeros::<f32>(s.param_len())?,
+                gpu.zeros::<f32>(s.param_len())?,
+                gpu.zeros::<f32>(s.param_len())?,
+                gpu.zeros::<f32>(s.param_len())?,
+            );
+            let fwd: Rec = Box::new(|b| {
+                batchnorm::train_forward(b, &s, &x, &g, &bt, &y, &saved, &rm, &rv, true)
+            });
+            row(
+                &format!("{name} train fwd"),
+                time_op(&gpu, a.iters, &fwd)?,
+                None,
+                Some(f4(2 * s.len())),
+            );
+            let bwd: Rec =
+                Box::new(|b| batchnorm::backward(b, &s, &x, &y, &g, &saved, &dx, &dg, &dbt, false));
+            row(
+                &format!("{name} bwd"),
+                time_op(&gpu, a.iters, &bwd)?,
+                None,
+                Some(f4(3 * s.len())),
+            );
         }
         let (scratch, out) = (gpu.zeros::<f32>(loss::SCRATCH_LEN)?, gpu.zeros::<f32>(4)?);
         for (name, s) in loss::bench_shapes(n) {
@@ -165,18 +346,76 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 L::Compactness { n, k } => n * k,
                 L::ScoreL1Sigmoid { rows, cols } | L::ScoreMse { rows, cols } => rows * cols,
             };
-            let (p, q, gp, gq, labels) = (gpu.zeros::<f32>(len)?, gpu.zeros::<f32>(len)?, gpu.zeros::<f32>(len)?, gpu.zeros::<f32>(len)?, gpu.zeros::<u32>(len)?);
-            let (p, q, gp, gq, labels, scratch, out) = (p.raw(), q.raw(), gp.raw(), gq.raw(), labels.raw(), scratch.raw(), out.raw());
+            let (p, q, gp, gq, labels) = (
+                gpu.zeros::<f32>(len)?,
+                gpu.zeros::<f32>(len)?,
+                gpu.zeros::<f32>(len)?,
+                gpu.zeros::<f32>(len)?,
+                gpu.zeros::<u32>(len)?,
+            );
+            let (p, q, gp, gq, labels, scratch, out) = (
+                p.raw(),
+                q.raw(),
+                gp.raw(),
+                gq.raw(),
+                labels.raw(),
+                scratch.raw(),
+                out.raw(),
+            );
             let rec: Rec = Box::new(move |b| match s {
-                L::Bce { n } => loss::bce_with_logits(b, n, p, q, Some(GradOut::set(gp)), 1.0, scratch, out, 0),
-                L::Kl { n } => loss::kl_normal(b, n, p, q, Some(GradOut::set(gp)), Some(GradOut::set(gq)), 1.0, scratch, out, 0),
-                L::Mse { n } => loss::mse(b, n, p, q, Some(GradOut::set(gp)), Some(GradOut::set(gq)), 1.0, scratch, out, 0),
-                L::SoftmaxCe { rows, classes } => loss::softmax_cross_entropy(b, rows, classes, p, labels, Some(GradOut::set(gp)), 1.0, scratch, out, 0),
-                L::Compactness { n, k } => loss::compactness(b, n, k, p, Some(GradOut::set(gp)), 1.0, scratch, out, 0),
-                L::ScoreL1Sigmoid { rows, cols } => loss::score_l1_sigmoid(b, rows, cols, p, q, gp, 0),
+                L::Bce { n } => {
+                    loss::bce_with_logits(b, n, p, q, Some(GradOut::set(gp)), 1.0, scratch, out, 0)
+                }
+                L::Kl { n } => loss::kl_normal(
+                    b,
+                    n,
+                    p,
+                    q,
+                    Some(GradOut::set(gp)),
+                    Some(GradOut::set(gq)),
+                    1.0,
+                    scratch,
+                    out,
+                    0,
+                ),
+                L::Mse { n } => loss::mse(
+                    b,
+                    n,
+                    p,
+                    q,
+                    Some(GradOut::set(gp)),
+                    Some(GradOut::set(gq)),
+                    1.0,
+                    scratch,
+                    out,
+                    0,
+                ),
+                L::SoftmaxCe { rows, classes } => loss::softmax_cross_entropy(
+                    b,
+                    rows,
+                    classes,
+                    p,
+                    labels,
+                    Some(GradOut::set(gp)),
+                    1.0,
+                    scratch,
+                    out,
+                    0,
+                ),
+                L::Compactness { n, k } => {
+                    loss::compactness(b, n, k, p, Some(GradOut::set(gp)), 1.0, scratch, out, 0)
+                }
+                L::ScoreL1Sigmoid { rows, cols } => {
+                    loss::score_l1_sigmoid(b, rows, cols, p, q, gp, 0)
+                }
                 L::ScoreMse { rows, cols } => loss::score_mse(b, rows, cols, p, q, gp, 0),
             });
-            row(&format!("loss {name}"), time_op(&gpu, a.iters, &rec)?, None, Some(f4(3 * len)));
+            row(
+                &format!("loss {name}"),
+                time_op(&gpu, a.iters, &rec)?,
+                None,
+                Some(f4(3 * len)),
+            );
         }
     }
     Ok(())

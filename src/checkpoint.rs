@@ -24,24 +24,36 @@ impl Checkpoint {
     }
 
     pub fn tensor(&self, name: &str) -> Result<&(Vec<usize>, Vec<f32>)> {
-        self.tensors.get(name).with_context(|| format!("checkpoint has no tensor '{name}'"))
+        self.tensors
+            .get(name)
+            .with_context(|| format!("checkpoint has no tensor '{name}'"))
     }
 
     pub fn meta_str(&self, key: &str) -> Result<&str> {
-        self.meta.get(key).map(|s| s.as_str()).with_context(|| format!("checkpoint metadata has no '{key}'"))
+        self.meta
+            .get(key)
+            .map(|s| s.as_str())
+            .with_context(|| format!("checkpoint metadata has no '{key}'"))
     }
 
     pub fn meta_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T> {
-        serde_json::from_str(self.meta_str(key)?).with_context(|| format!("checkpoint metadata '{key}' is not valid"))
+        serde_json::from_str(self.meta_str(key)?)
+            .with_context(|| format!("checkpoint metadata '{key}' is not valid"))
     }
 
     pub fn set_json<T: serde::Serialize>(&mut self, key: &str, v: &T) {
-        self.meta.insert(key.to_string(), serde_json::to_string(v).expect("metadata serialises"));
+        self.meta.insert(
+            key.to_string(),
+            serde_json::to_string(v).expect("metadata serialises"),
+        );
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let bytes: Vec<(&String, &Vec<usize>, &[u8])> =
-            self.tensors.iter().map(|(n, (s, v))| (n, s, bytemuck::cast_slice::<f32, u8>(v))).collect();
+        let bytes: Vec<(&String, &Vec<usize>, &[u8])> = self
+            .tensors
+            .iter()
+            .map(|(n, (s, v))| (n, s, bytemuck::cast_slice::<f32, u8>(v)))
+            .collect();
         let views = bytes
             .iter()
             .map(|(n, s, b)| Ok((n.as_str(), TensorView::new(Dtype::F32, s.to_vec(), b)?)))
@@ -58,17 +70,28 @@ impl Checkpoint {
     pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self> {
         let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| anyhow::anyhow!("{origin}: not a valid safetensors checkpoint ({e})"))?;
-        let meta: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
+        let meta: BTreeMap<String, String> = header
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         match meta.get("format") {
             Some(f) if f == FORMAT => {}
             Some(f) => bail!("{origin}: checkpoint format '{f}', this build reads '{FORMAT}'"),
-            None => bail!("{origin}: safetensors file without gpu-nids metadata (not a gpu-nids checkpoint)"),
+            None => bail!(
+                "{origin}: safetensors file without gpu-nids metadata (not a gpu-nids checkpoint)"
+            ),
         }
-        let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow::anyhow!("{origin}: corrupt checkpoint ({e})"))?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| anyhow::anyhow!("{origin}: corrupt checkpoint ({e})"))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 {
-                bail!("{origin}: tensor '{name}' has dtype {:?}, expected F32", view.dtype());
+                bail!(
+                    "{origin}: tensor '{name}' has dtype {:?}, expected F32",
+                    view.dtype()
+                );
             }
             let values: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
@@ -80,7 +103,8 @@ impl Checkpoint {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading checkpoint {}", path.display()))?;
         Self::from_bytes(&bytes, &path.display().to_string())
     }
 }

@@ -49,7 +49,10 @@ pub struct CaptureArgs {
 impl CaptureArgs {
     fn options(&self, spec: &ImageSpec, quiet: bool) -> Result<IngestOptions> {
         if !(1..=64).contains(&spec.min_packets) {
-            bail!("--min-packets must be between 1 and 64, got {}", spec.min_packets);
+            bail!(
+                "--min-packets must be between 1 and 64, got {}",
+                spec.min_packets
+            );
         }
         let mut o = self.base_options(SampleKind::Images, quiet)?;
         o.image.undirected = spec.pair == Pair::Undirected;
@@ -62,14 +65,20 @@ impl CaptureArgs {
     /// Ingest options of `kind` with this capture's labels and split.
     pub fn base_options(&self, kind: SampleKind, quiet: bool) -> Result<IngestOptions> {
         if !(self.split_frac > 0.0 && self.split_frac < 1.0) {
-            bail!("--split-frac must be strictly between 0 and 1, got {}", self.split_frac);
+            bail!(
+                "--split-frac must be strictly between 0 and 1, got {}",
+                self.split_frac
+            );
         }
         let mut o = IngestOptions::new(kind);
         if let Some(p) = &self.labels {
             o.labels = Some(LabelRules::load(p)?);
             o.labels_file = Some(p.display().to_string());
         }
-        o.split = self.split.map(|side| SplitOptions { side, frac: self.split_frac });
+        o.split = self.split.map(|side| SplitOptions {
+            side,
+            frac: self.split_frac,
+        });
         o.progress = !quiet;
         o.print_warnings = !quiet;
         Ok(o)
@@ -135,7 +144,12 @@ pub fn train_vae(a: &TrainVaeArgs) -> Result<()> {
     // The defaults are the paper's setting; the preset pins it explicitly so a run stays
     // the paper's even if the defaults change.
     let d = match a.preset {
-        Some(Preset::Paper) | None => TrainOptions { epochs: 60, batch: 64, lr: 1e-3, ..TrainOptions::default() },
+        Some(Preset::Paper) | None => TrainOptions {
+            epochs: 60,
+            batch: 64,
+            lr: 1e-3,
+            ..TrainOptions::default()
+        },
     };
     let opts = TrainOptions {
         epochs: a.epochs.unwrap_or(d.epochs),
@@ -151,16 +165,30 @@ pub fn train_vae(a: &TrainVaeArgs) -> Result<()> {
         bail!("--val-split must be in [0, 1), got {}", opts.val_split);
     }
     if !(opts.alert_fpr > 0.0 && opts.alert_fpr < 1.0) {
-        bail!("--alert-fpr must be strictly between 0 and 1, got {}", opts.alert_fpr);
+        bail!(
+            "--alert-fpr must be strictly between 0 and 1, got {}",
+            opts.alert_fpr
+        );
     }
     if !(opts.lr > 0.0 && opts.lr.is_finite()) {
         bail!("--lr must be positive, got {}", opts.lr);
     }
-    let spec = ImageSpec { pair: a.pair, min_packets: a.min_packets, mask_addresses: a.mask_addresses };
+    let spec = ImageSpec {
+        pair: a.pair,
+        min_packets: a.min_packets,
+        mask_addresses: a.mask_addresses,
+    };
     let data = load(&a.inputs, &a.capture.options(&spec, a.quiet)?)?;
     let gpu = a.gpu.open()?;
     let started = std::time::Instant::now();
-    let out = train::train_vae(&gpu, &data.set, &opts, &a.output, a.resume.as_deref(), &serde_json::to_value(&spec)?)?;
+    let out = train::train_vae(
+        &gpu,
+        &data.set,
+        &opts,
+        &a.output,
+        a.resume.as_deref(),
+        &serde_json::to_value(&spec)?,
+    )?;
     let curve = train::loss_curve_path(&a.output);
     train::plot_loss_curve(&curve, &out.state.history)?;
     let t = &out.threshold;
@@ -184,7 +212,9 @@ pub fn load_vae(gpu: &crate::gpu::Gpu, path: &std::path::Path) -> Result<LoadedV
     let params = train::params_from(&c, &origin)?;
     Ok(LoadedVae {
         model: Vae::from_host(gpu, &params)?,
-        spec: c.meta_json("samples").with_context(|| format!("{origin}: no image options"))?,
+        spec: c
+            .meta_json("samples")
+            .with_context(|| format!("{origin}: no image options"))?,
         threshold: c.meta_json("threshold").ok(),
     })
 }
@@ -237,16 +267,21 @@ struct ScoreLine<'a> {
 pub fn score(a: &ScoreArgs) -> Result<()> {
     let gpu = a.gpu.open()?;
     // [doc-ids] flow models score their own flow samples.
-    let (scores, data, threshold) = if crate::commands_flow::model_kind(&a.model)? == train::MODEL_KIND {
-        let m = load_vae(&gpu, &a.model)?;
-        let data = load(&a.inputs, &a.capture.options(&m.spec, a.quiet)?)?;
-        (score_all(&gpu, &m, &data)?, data, m.threshold)
-    } else {
-        let m = crate::train_flow::load_flow(&gpu, &a.model)?;
-        let (scores, data) = crate::commands_flow::score_flow_inputs(&gpu, &m, &a.inputs, &a.capture, a.quiet)?;
-        (scores, data, m.threshold)
-    };
-    let labelled = a.capture.labels.is_some() || a.inputs.iter().any(|p| p.join(crate::dataset::HEADER_FILE).is_file());
+    let (scores, data, threshold) =
+        if crate::commands_flow::model_kind(&a.model)? == train::MODEL_KIND {
+            let m = load_vae(&gpu, &a.model)?;
+            let data = load(&a.inputs, &a.capture.options(&m.spec, a.quiet)?)?;
+            (score_all(&gpu, &m, &data)?, data, m.threshold)
+        } else {
+            let m = crate::train_flow::load_flow(&gpu, &a.model)?;
+            let (scores, data) =
+                crate::commands_flow::score_flow_inputs(&gpu, &m, &a.inputs, &a.capture, a.quiet)?;
+            (scores, data, m.threshold)
+        };
+    let labelled = a.capture.labels.is_some()
+        || a.inputs
+            .iter()
+            .any(|p| p.join(crate::dataset::HEADER_FILE).is_file());
     let mut text = String::new();
     if a.format == ScoreFormat::Csv {
         text += "src_ip,dest_ip,first_ts,last_ts,packets,score,alert,label,file\n";
@@ -261,7 +296,13 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             packets: meta.packets,
             score: s,
             alert: threshold.as_ref().map(|t| s > t.value),
-            label: labelled.then(|| if meta.label != 0 { "malicious" } else { "benign" }),
+            label: labelled.then(|| {
+                if meta.label != 0 {
+                    "malicious"
+                } else {
+                    "benign"
+                }
+            }),
             file: data.file_of(i),
         };
         match a.format {
@@ -272,15 +313,25 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             ScoreFormat::Csv => {
                 text += &format!(
                     "{},{},{},{},{},{},{},{},{}\n",
-                    line.src_ip, line.dest_ip, line.first_ts, line.last_ts, line.packets, line.score,
-                    line.alert.map_or(String::new(), |b| b.to_string()), line.label.unwrap_or(""), line.file.replace(',', "_")
+                    line.src_ip,
+                    line.dest_ip,
+                    line.first_ts,
+                    line.last_ts,
+                    line.packets,
+                    line.score,
+                    line.alert.map_or(String::new(), |b| b.to_string()),
+                    line.label.unwrap_or(""),
+                    line.file.replace(',', "_")
                 )
             }
         }
     }
     match &a.output {
         Some(p) => crate::util::write_atomic(p, text.as_bytes()),
-        None => std::io::stdout().lock().write_all(text.as_bytes()).context("writing scores"),
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .context("writing scores"),
     }
 }
 
@@ -334,7 +385,10 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     if !a.compare.is_empty() {
         return crate::commands_flow::eval_compare(a);
     }
-    let path = a.model.as_deref().context("give a model checkpoint, or --compare A B …")?;
+    let path = a
+        .model
+        .as_deref()
+        .context("give a model checkpoint, or --compare A B …")?;
     let gpu = a.gpu.open()?;
     if crate::commands_flow::model_kind(path)? != train::MODEL_KIND {
         return crate::commands_flow::eval_flow(&gpu, a, path);
@@ -342,14 +396,25 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     let (s, m, test) = vae_scored(&gpu, a, path)?;
     let r = s.report();
     report::write(&a.output, &r, &s.scores, &s.labels, &s.groups)?;
-    top_anomalies(&gpu, &m, &test, &s.scores, a.top, &a.output.join("top_anomalies.png"))?;
+    top_anomalies(
+        &gpu,
+        &m,
+        &test,
+        &s.scores,
+        a.top,
+        &a.output.join("top_anomalies.png"),
+    )?;
     print!("{}", report::table(&r));
     println!("report: {}", a.output.display());
     Ok(())
 }
 
 /// A VAE checkpoint's scores on the test inputs, with its model and test data.
-pub(crate) fn vae_scored(gpu: &crate::gpu::Gpu, a: &EvalArgs, path: &std::path::Path) -> Result<(crate::commands_flow::Scored, LoadedVae, Loaded)> {
+pub(crate) fn vae_scored(
+    gpu: &crate::gpu::Gpu,
+    a: &EvalArgs,
+    path: &std::path::Path,
+) -> Result<(crate::commands_flow::Scored, LoadedVae, Loaded)> {
     let m = load_vae(gpu, path)?;
     let opts = a.capture.options(&m.spec, a.quiet)?;
     let test = load(&a.test, &opts)?;
@@ -362,7 +427,11 @@ pub(crate) fn vae_scored(gpu: &crate::gpu::Gpu, a: &EvalArgs, path: &std::path::
         o.labels = None;
         Some(score_all(gpu, &m, &load(&a.train, &o)?)?)
     };
-    let threshold = crate::commands_flow::pick_threshold(m.threshold.as_ref(), train_scores.as_deref(), a.threshold);
+    let threshold = crate::commands_flow::pick_threshold(
+        m.threshold.as_ref(),
+        train_scores.as_deref(),
+        a.threshold,
+    );
     let s = crate::commands_flow::Scored {
         name: format!("vae ({})", path.display()),
         scores,
@@ -376,7 +445,14 @@ pub(crate) fn vae_scored(gpu: &crate::gpu::Gpu, a: &EvalArgs, path: &std::path::
 }
 
 /// Input | reconstruction | |difference| for the highest-scoring samples.
-fn top_anomalies(gpu: &crate::gpu::Gpu, m: &LoadedVae, data: &Loaded, scores: &[f64], top: usize, path: &std::path::Path) -> Result<()> {
+fn top_anomalies(
+    gpu: &crate::gpu::Gpu,
+    m: &LoadedVae,
+    data: &Loaded,
+    scores: &[f64],
+    top: usize,
+    path: &std::path::Path,
+) -> Result<()> {
     if top == 0 {
         return Ok(());
     }
@@ -395,7 +471,11 @@ fn top_anomalies(gpu: &crate::gpu::Gpu, m: &LoadedVae, data: &Loaded, scores: &[
     // The reconstruction buffer holds the last micro-batch; at this size there is one.
     let recon = run.reconstruction(gpu)?;
     let inputs: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
-    let diff: Vec<f32> = inputs.iter().zip(&recon).map(|(x, r)| (x - r).abs()).collect();
+    let diff: Vec<f32> = inputs
+        .iter()
+        .zip(&recon)
+        .map(|(x, r)| (x - r).abs())
+        .collect();
     let rows: Vec<Vec<&[f32]>> = (0..idx.len())
         .map(|k| {
             let r = k * PIXELS..(k + 1) * PIXELS;

@@ -330,9 +330,7 @@ pub fn labels_and_groups(test: &Loaded) -> Result<(Vec<bool>, Vec<String>)> {
     if !labels.iter().any(|&l| l) {
         bail!("the test data holds no malicious samples: give attack captures with --labels, or labelled datasets");
     }
-    let groups = (0..labels.len())
-        .map(|i| attack_name(test, i))
-        .collect();
+    let groups = (0..labels.len()).map(|i| attack_name(test, i)).collect();
     Ok((labels, groups))
 }
 

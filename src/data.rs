@@ -17,7 +17,9 @@ pub struct Loaded {
 
 impl Loaded {
     pub fn file_of(&self, i: usize) -> &str {
-        self.files.get(self.set.meta[i].file_index as usize).map_or("?", |s| s.as_str())
+        self.files
+            .get(self.set.meta[i].file_index as usize)
+            .map_or("?", |s| s.as_str())
     }
     pub fn class_of(&self, i: usize) -> &str {
         self.set.names.get(self.set.meta[i].class_id).unwrap_or("")
@@ -44,14 +46,25 @@ fn append(dst: &mut Loaded, src: &dyn Samples, files: Vec<String>) {
 /// Load every input: a directory holding header.json is a dataset (its kind must match
 /// `opts.kind`); anything else is a capture, a directory of captures, or `-`.
 pub fn load(inputs: &[PathBuf], opts: &IngestOptions) -> Result<Loaded> {
-    let mut out = Loaded { set: SampleSet::new(opts.sample_len()), files: vec![] };
+    let mut out = Loaded {
+        set: SampleSet::new(opts.sample_len()),
+        files: vec![],
+    };
     out.set.names = NameTable::new();
     let mut captures = Vec::new();
     for p in inputs {
         if p.is_dir() && p.join(HEADER_FILE).is_file() {
-            let ds = Dataset::open(p).with_context(|| format!("opening dataset {}", p.display()))?;
+            let ds =
+                Dataset::open(p).with_context(|| format!("opening dataset {}", p.display()))?;
             if ds.sample_len() != opts.sample_len() {
-                bail!("{}: dataset of {:?} samples ({} bytes), this command needs {:?} ({} bytes)", p.display(), ds.header().kind, ds.sample_len(), opts.kind, opts.sample_len());
+                bail!(
+                    "{}: dataset of {:?} samples ({} bytes), this command needs {:?} ({} bytes)",
+                    p.display(),
+                    ds.header().kind,
+                    ds.sample_len(),
+                    opts.kind,
+                    opts.sample_len()
+                );
             }
             let files = ds.header().inputs.iter().map(|r| r.path.clone()).collect();
             append(&mut out, &ds, files);
@@ -65,7 +78,11 @@ pub fn load(inputs: &[PathBuf], opts: &IngestOptions) -> Result<Loaded> {
             bail!("no captures found in {captures:?}");
         }
         let (set, reports) = ingest_to_set(&sources, opts)?;
-        append(&mut out, &set, reports.into_iter().map(|r| r.path).collect());
+        append(
+            &mut out,
+            &set,
+            reports.into_iter().map(|r| r.path).collect(),
+        );
     }
     if out.set.labels.is_empty() {
         bail!("no samples in {inputs:?} (captures too short for one sample, or empty)");

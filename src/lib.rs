@@ -1,14 +1,14 @@
-pub mod gpu;
-pub mod models;
-pub mod dataset;
-pub mod ingest;
-pub mod nn;
-pub mod train;
 pub mod bench;
 pub mod checkpoint;
 pub mod commands;
 pub mod data;
+pub mod dataset;
 pub mod eval;
+pub mod gpu;
+pub mod ingest;
+pub mod models;
+pub mod nn;
+pub mod train;
 pub mod util;
 // [detect]
 pub mod detect;

@@ -83,8 +83,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(TrainCommand::Vae(a)) => commands::train_vae(&a),
         // [doc-ids] flow models.
         Command::Train(TrainCommand::DocIds(a)) => gpu_nids::commands_flow::train_doc_ids(&a),
-        Command::Train(TrainCommand::Ae(a)) => gpu_nids::commands_flow::train_baseline(gpu_nids::models::baselines::BaselineKind::Ae, &a),
-        Command::Train(TrainCommand::ConvAe(a)) => gpu_nids::commands_flow::train_baseline(gpu_nids::models::baselines::BaselineKind::ConvAe, &a),
+        Command::Train(TrainCommand::Ae(a)) => gpu_nids::commands_flow::train_baseline(
+            gpu_nids::models::baselines::BaselineKind::Ae,
+            &a,
+        ),
+        Command::Train(TrainCommand::ConvAe(a)) => gpu_nids::commands_flow::train_baseline(
+            gpu_nids::models::baselines::BaselineKind::ConvAe,
+            &a,
+        ),
         Command::Bench(BenchCommand::Train(a)) => gpu_nids::commands_flow::bench_train(&a),
         Command::Score(a) => commands::score(&a),
         Command::Eval(a) => commands::eval(&a),

@@ -36,7 +36,16 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { epochs: 60, batch: 64, lr: 1e-3, seed: 0, val_split: 0.1, alert_fpr: 1e-3, log_every: 20, quiet: false }
+        TrainOptions {
+            epochs: 60,
+            batch: 64,
+            lr: 1e-3,
+            seed: 0,
+            val_split: 0.1,
+            alert_fpr: 1e-3,
+            log_every: 20,
+            quiet: false,
+        }
     }
 }
 
@@ -78,7 +87,8 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 pub fn split_benign(data: &dyn Samples, val_split: f64) -> (Vec<usize>, Vec<usize>) {
     let mut benign: Vec<usize> = (0..data.len()).filter(|&i| data.labels()[i] == 0).collect();
     benign.sort_by_key(|&i| (data.meta(i).first_ts_ns, i));
-    let n_val = ((benign.len() as f64 * val_split).round() as usize).min(benign.len().saturating_sub(1));
+    let n_val =
+        ((benign.len() as f64 * val_split).round() as usize).min(benign.len().saturating_sub(1));
     let val = benign.split_off(benign.len() - n_val);
     (benign, val)
 }
@@ -100,12 +110,27 @@ struct AdamState {
 pub const MODEL_KIND: &str = "vae";
 
 /// Build the checkpoint of the model, its optimizer state and training state.
-fn checkpoint(gpu: &Gpu, model: &Vae, adam: &AdamState, state: &TrainState, thr: Option<&Threshold>, sample_opts: &serde_json::Value) -> Result<Checkpoint> {
+fn checkpoint(
+    gpu: &Gpu,
+    model: &Vae,
+    adam: &AdamState,
+    state: &TrainState,
+    thr: Option<&Threshold>,
+    sample_opts: &serde_json::Value,
+) -> Result<Checkpoint> {
     let mut c = Checkpoint::default();
     for (i, p) in model.params.iter().enumerate() {
         c.insert(p.name, &p.shape, gpu.read(&p.w)?);
-        c.insert(format!("adam.m.{}", p.name), &p.shape, gpu.read(&adam.m[i])?);
-        c.insert(format!("adam.v.{}", p.name), &p.shape, gpu.read(&adam.v[i])?);
+        c.insert(
+            format!("adam.m.{}", p.name),
+            &p.shape,
+            gpu.read(&adam.m[i])?,
+        );
+        c.insert(
+            format!("adam.v.{}", p.name),
+            &p.shape,
+            gpu.read(&adam.v[i])?,
+        );
     }
     c.meta.insert("model".into(), MODEL_KIND.into());
     c.set_json("train", state);
@@ -120,7 +145,10 @@ fn checkpoint(gpu: &Gpu, model: &Vae, adam: &AdamState, state: &TrainState, thr:
 pub fn params_from(c: &Checkpoint, origin: &str) -> Result<Vec<Vec<f32>>> {
     match c.meta.get("model").map(String::as_str) {
         Some(MODEL_KIND) => {}
-        other => bail!("{origin}: checkpoint holds model {:?}, expected '{MODEL_KIND}'", other.unwrap_or("?")),
+        other => bail!(
+            "{origin}: checkpoint holds model {:?}, expected '{MODEL_KIND}'",
+            other.unwrap_or("?")
+        ),
     }
     vae::param_specs()
         .into_iter()
@@ -161,7 +189,13 @@ pub fn score_run(gpu: &Gpu, n: usize) -> Result<VaeRun> {
 }
 
 /// Score samples `idx` of `data` with a model (Σ|x − x̂|, x̂ decoded from μ).
-pub fn score_indices(gpu: &Gpu, model: &Vae, run: &VaeRun, data: &dyn Samples, idx: &[usize]) -> Result<Vec<f64>> {
+pub fn score_indices(
+    gpu: &Gpu,
+    model: &Vae,
+    run: &VaeRun,
+    data: &dyn Samples,
+    idx: &[usize],
+) -> Result<Vec<f64>> {
     let mut out = Vec::with_capacity(idx.len());
     for chunk in idx.chunks(run.batch) {
         let n = run.upload(gpu, &gather(data, chunk));
@@ -175,7 +209,14 @@ pub fn score_indices(gpu: &Gpu, model: &Vae, run: &VaeRun, data: &dyn Samples, i
 }
 
 /// Train a VAE on the benign samples of `data`, writing `out` each epoch.
-pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path, resume: Option<&Path>, sample_opts: &serde_json::Value) -> Result<TrainOutcome> {
+pub fn train_vae(
+    gpu: &Gpu,
+    data: &dyn Samples,
+    opts: &TrainOptions,
+    out: &Path,
+    resume: Option<&Path>,
+    sample_opts: &serde_json::Value,
+) -> Result<TrainOutcome> {
     if data.sample_len() != PIXELS {
         bail!("the VAE trains on 64×64 pair images; this input holds samples of {} bytes (use --kind images when ingesting)", data.sample_len());
     }
@@ -184,7 +225,11 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
     }
     let (train_idx, val_idx) = split_benign(data, opts.val_split);
     if train_idx.is_empty() {
-        bail!("no benign images to train on ({} samples in the input, {} labelled malicious)", data.len(), data.labels().iter().filter(|&&l| l != 0).count());
+        bail!(
+            "no benign images to train on ({} samples in the input, {} labelled malicious)",
+            data.len(),
+            data.labels().iter().filter(|&&l| l != 0).count()
+        );
     }
     let (params, mut state, adam_host) = match resume {
         Some(p) => {
@@ -192,11 +237,17 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
             let origin = p.display().to_string();
             let params = params_from(&c, &origin)?;
             let st: TrainState = c.meta_json("train")?;
-            if st.options.batch != opts.batch || st.options.seed != opts.seed || st.options.lr != opts.lr {
+            if st.options.batch != opts.batch
+                || st.options.seed != opts.seed
+                || st.options.lr != opts.lr
+            {
                 bail!("{origin}: --resume needs the same --batch, --seed and --lr as the run that wrote it (batch {}, seed {}, lr {})", st.options.batch, st.options.seed, st.options.lr);
             }
             let moments = |pre: &str| -> Result<Vec<Vec<f32>>> {
-                vae::param_specs().iter().map(|(n, _, _)| Ok(c.tensor(&format!("{pre}.{n}"))?.1.clone())).collect()
+                vae::param_specs()
+                    .iter()
+                    .map(|(n, _, _)| Ok(c.tensor(&format!("{pre}.{n}"))?.1.clone()))
+                    .collect()
             };
             let adam = (moments("adam.m")?, moments("adam.v")?);
             let mut st = st;
@@ -205,20 +256,44 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
         }
         None => (
             init_params(opts.seed),
-            TrainState { options: opts.clone(), epoch: 0, step: 0, history: vec![], train_samples: train_idx.len(), val_samples: val_idx.len() },
+            TrainState {
+                options: opts.clone(),
+                epoch: 0,
+                step: 0,
+                history: vec![],
+                train_samples: train_idx.len(),
+                val_samples: val_idx.len(),
+            },
             None,
         ),
     };
     let model = Vae::from_host(gpu, &params)?;
     let adam = match adam_host {
-        Some((m, v)) => AdamState { m: m.iter().map(|x| gpu.upload(x)).collect::<Result<_, _>>()?, v: v.iter().map(|x| gpu.upload(x)).collect::<Result<_, _>>()? },
+        Some((m, v)) => AdamState {
+            m: m.iter().map(|x| gpu.upload(x)).collect::<Result<_, _>>()?,
+            v: v.iter().map(|x| gpu.upload(x)).collect::<Result<_, _>>()?,
+        },
         None => AdamState {
-            m: model.params.iter().map(|p| gpu.zeros(p.w.len())).collect::<Result<_, _>>()?,
-            v: model.params.iter().map(|p| gpu.zeros(p.w.len())).collect::<Result<_, _>>()?,
+            m: model
+                .params
+                .iter()
+                .map(|p| gpu.zeros(p.w.len()))
+                .collect::<Result<_, _>>()?,
+            v: model
+                .params
+                .iter()
+                .map(|p| gpu.zeros(p.w.len()))
+                .collect::<Result<_, _>>()?,
         },
     };
     let run = VaeRun::new(gpu, opts.batch, true)?;
-    let adam_cfg = Adam { lr: opts.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+    let adam_cfg = Adam {
+        lr: opts.lr,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+    };
     let steps_per_epoch = train_idx.len().div_ceil(opts.batch);
     if !opts.quiet {
         eprintln!(
@@ -234,7 +309,10 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
         let bar = progress(opts.quiet, steps_per_epoch as u64, epoch, opts.epochs);
         let order = epoch_order(train_idx.len(), opts.seed, epoch);
         let mut sums = LossParts::default();
-        let batches: Vec<Vec<usize>> = order.chunks(opts.batch).map(|c| c.iter().map(|&k| train_idx[k]).collect()).collect();
+        let batches: Vec<Vec<usize>> = order
+            .chunks(opts.batch)
+            .map(|c| c.iter().map(|&k| train_idx[k]).collect())
+            .collect();
         let mut pending = gather(data, &batches[0]);
         let mut read_after = state.step;
         for si in 0..batches.len() {
@@ -243,7 +321,16 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
             let mut b = gpu.batch();
             run.forward_backward(&mut b, &model, n, NoiseKey::new(opts.seed, state.step))?;
             for (i, p) in model.params.iter().enumerate() {
-                optim::adam_step(&mut b, p.w.len(), &adam_cfg, state.step, p.w.raw(), p.g.raw(), adam.m[i].raw(), adam.v[i].raw())?;
+                optim::adam_step(
+                    &mut b,
+                    p.w.len(),
+                    &adam_cfg,
+                    state.step,
+                    p.w.raw(),
+                    p.g.raw(),
+                    adam.m[i].raw(),
+                    adam.v[i].raw(),
+                )?;
             }
             b.submit()?;
             // Gather the next batch on the host while the GPU runs this one.
@@ -265,7 +352,13 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
                 if let Some(bar) = &bar {
                     bar.set_position(si as u64 + 1);
                     let secs = started.elapsed().as_secs_f64();
-                    bar.set_message(format!("loss {:.1} (BCE {:.1} + KL {:.2})  {:.0} samples/s", l.total(), l.bce, l.kl, sums.samples / secs));
+                    bar.set_message(format!(
+                        "loss {:.1} (BCE {:.1} + KL {:.2})  {:.0} samples/s",
+                        l.total(),
+                        l.bce,
+                        l.kl,
+                        sums.samples / secs
+                    ));
                 }
             }
         }
@@ -273,9 +366,22 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        let val_loss = if val_idx.is_empty() { None } else { Some(validation_loss(gpu, &model, &run, data, &val_idx, opts.seed)?) };
+        let val_loss = if val_idx.is_empty() {
+            None
+        } else {
+            Some(validation_loss(
+                gpu, &model, &run, data, &val_idx, opts.seed,
+            )?)
+        };
         let d = sums.samples.max(1.0);
-        let log = EpochLog { epoch, train_bce: sums.bce / d, train_kl: sums.kl / d, val_loss, seconds, samples_per_s: sums.samples / seconds };
+        let log = EpochLog {
+            epoch,
+            train_bce: sums.bce / d,
+            train_kl: sums.kl / d,
+            val_loss,
+            seconds,
+            samples_per_s: sums.samples / seconds,
+        };
         if !opts.quiet {
             eprintln!(
                 "epoch {epoch:>3}/{}  train loss {:.2} (BCE {:.2}, KL {:.2})  val loss {}  {:.1}s, {:.0} samples/s",
@@ -287,7 +393,11 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
         state.epoch = epoch;
         // The threshold is refitted at the end; intermediate checkpoints carry none.
         if state.epoch == opts.epochs {
-            let fit_on = if val_idx.is_empty() { &train_idx } else { &val_idx };
+            let fit_on = if val_idx.is_empty() {
+                &train_idx
+            } else {
+                &val_idx
+            };
             val_scores = score_indices(gpu, &model, &score_run(gpu, fit_on.len())?, data, fit_on)?;
             thr = Some(threshold::fit(&val_scores, opts.alert_fpr));
         }
@@ -297,37 +407,68 @@ pub fn train_vae(gpu: &Gpu, data: &dyn Samples, opts: &TrainOptions, out: &Path,
         Some(t) => t,
         None => {
             // Resumed at or past the last epoch: fit from the saved model.
-            let fit_on = if val_idx.is_empty() { &train_idx } else { &val_idx };
+            let fit_on = if val_idx.is_empty() {
+                &train_idx
+            } else {
+                &val_idx
+            };
             val_scores = score_indices(gpu, &model, &score_run(gpu, fit_on.len())?, data, fit_on)?;
             let t = threshold::fit(&val_scores, opts.alert_fpr);
             checkpoint(gpu, &model, &adam, &state, Some(&t), sample_opts)?.save(out)?;
             t
         }
     };
-    Ok(TrainOutcome { state, threshold, val_scores })
+    Ok(TrainOutcome {
+        state,
+        threshold,
+        val_scores,
+    })
 }
 
-fn validation_loss(gpu: &Gpu, model: &Vae, run: &VaeRun, data: &dyn Samples, val: &[usize], seed: u64) -> Result<f64> {
+fn validation_loss(
+    gpu: &Gpu,
+    model: &Vae,
+    run: &VaeRun,
+    data: &dyn Samples,
+    val: &[usize],
+    seed: u64,
+) -> Result<f64> {
     run.take_loss(gpu)?;
     // Fixed noise for validation, so the curve compares like with like across epochs.
     for (i, chunk) in val.chunks(run.batch).enumerate() {
         let n = run.upload(gpu, &gather(data, chunk));
         let mut b = gpu.batch();
-        run.forward_loss(&mut b, model, n, NoiseKey { seed, step: u64::MAX - i as u64, stream: 1 << 20 })?;
+        run.forward_loss(
+            &mut b,
+            model,
+            n,
+            NoiseKey {
+                seed,
+                step: u64::MAX - i as u64,
+                stream: 1 << 20,
+            },
+        )?;
         b.submit()?;
     }
     Ok(run.take_loss(gpu)?.total())
 }
 
-pub(crate) fn progress(quiet: bool, steps: u64, epoch: usize, epochs: usize) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress(
+    quiet: bool,
+    steps: u64,
+    epoch: usize,
+    epochs: usize,
+) -> Option<indicatif::ProgressBar> {
     if quiet {
         return None;
     }
     let bar = indicatif::ProgressBar::new(steps);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} steps  {msg}  ETA {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} steps  {msg}  ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_prefix(format!("{epoch}/{epochs}"));
     Some(bar)
@@ -340,11 +481,23 @@ pub fn loss_curve_path(model: &Path) -> PathBuf {
 
 /// Loss history as a PNG: train and validation loss per epoch.
 pub fn plot_loss_curve(path: &Path, history: &[EpochLog]) -> Result<()> {
-    let train: Vec<(f64, f64)> = history.iter().map(|h| (h.epoch as f64, h.train_bce + h.train_kl)).collect();
-    let val: Vec<(f64, f64)> = history.iter().filter_map(|h| h.val_loss.map(|v| (h.epoch as f64, v))).collect();
+    let train: Vec<(f64, f64)> = history
+        .iter()
+        .map(|h| (h.epoch as f64, h.train_bce + h.train_kl))
+        .collect();
+    let val: Vec<(f64, f64)> = history
+        .iter()
+        .filter_map(|h| h.val_loss.map(|v| (h.epoch as f64, v)))
+        .collect();
     let mut series = vec![("train".to_string(), train)];
     if !val.is_empty() {
         series.push(("validation".to_string(), val));
     }
-    crate::eval::plots::lines(path, "VAE loss per sample", "epoch", "loss (BCE + KL)", &series)
+    crate::eval::plots::lines(
+        path,
+        "VAE loss per sample",
+        "epoch",
+        "loss (BCE + KL)",
+        &series,
+    )
 }

@@ -18,7 +18,13 @@ fn accumulates_like_reference_across_submits() {
             b.submit().unwrap();
             accumulate_ref(chunks, width, 4.0 + step as f64, &to_f64(&src), &mut want);
         }
-        assert_close(&format!("accum {chunks}x{width}"), &g.read(&ga).unwrap(), &to_f32(&want), 1e-5, 1e-5);
+        assert_close(
+            &format!("accum {chunks}x{width}"),
+            &g.read(&ga).unwrap(),
+            &to_f32(&want),
+            1e-5,
+            1e-5,
+        );
     }
 }
 
@@ -27,7 +33,10 @@ fn clear_is_ordered_between_dispatches() {
     // acc += src; clear(acc); acc += src  ⇒ acc == src (+ count).
     let g = gpu();
     let src = vec![1.5f32, -2.0];
-    let (gs, ga) = (g.upload(&src).unwrap(), g.upload(&[9.0f32, 9.0, 9.0]).unwrap());
+    let (gs, ga) = (
+        g.upload(&src).unwrap(),
+        g.upload(&[9.0f32, 9.0, 9.0]).unwrap(),
+    );
     let mut b = g.batch();
     accumulate(&mut b, 1, 2, 1.0, gs.raw(), ga.raw()).unwrap();
     b.clear(ga.raw());

@@ -27,14 +27,26 @@ fn round_trip_is_exact() {
 #[test]
 fn damaged_files_give_clear_errors() {
     let bytes = sample().to_bytes().unwrap();
-    let e = Checkpoint::from_bytes(&bytes[..bytes.len() - 3], "cut.safetensors").unwrap_err().to_string();
-    assert!(e.contains("cut.safetensors") && (e.contains("corrupt") || e.contains("not a valid")), "{e}");
-    let e = Checkpoint::from_bytes(b"hello world", "junk").unwrap_err().to_string();
+    let e = Checkpoint::from_bytes(&bytes[..bytes.len() - 3], "cut.safetensors")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cut.safetensors") && (e.contains("corrupt") || e.contains("not a valid")),
+        "{e}"
+    );
+    let e = Checkpoint::from_bytes(b"hello world", "junk")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("junk: not a valid safetensors"), "{e}");
     let e = Checkpoint::load(std::path::Path::new("/nonexistent/x.safetensors")).unwrap_err();
-    assert!(format!("{e:#}").contains("/nonexistent/x.safetensors"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("/nonexistent/x.safetensors"),
+        "{e:#}"
+    );
     let mut nan = sample();
     nan.insert("bad", &[1], vec![f32::NAN]);
-    let e = Checkpoint::from_bytes(&nan.to_bytes().unwrap(), "nan").unwrap_err().to_string();
+    let e = Checkpoint::from_bytes(&nan.to_bytes().unwrap(), "nan")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("non-finite") && e.contains("bad"), "{e}");
 }

@@ -17,40 +17,99 @@ const BIN: &str = env!("CARGO_BIN_EXE_gpu-nids");
 
 #[test]
 fn doc_ids_and_ae_alert_on_flows_in_one_pass() {
-    let Some(data) = isupport::data_dir() else { return };
+    let Some(data) = isupport::data_dir() else {
+        return;
+    };
     let g = common::gpu();
     let dir = tempfile::tempdir().unwrap();
-    let opts = FlowTrainOptions { epochs: 1, batch: 8, log_every: 1, quiet: true, ..FlowTrainOptions::doc_ids_default() };
+    let opts = FlowTrainOptions {
+        epochs: 1,
+        batch: 8,
+        log_every: 1,
+        quiet: true,
+        ..FlowTrainOptions::doc_ids_default()
+    };
     let spec = FlowSpec::new(true);
-    let (doc, ae) = (dir.path().join("doc.safetensors"), dir.path().join("ae.safetensors"));
-    tf::train_doc_ids(g, &tf::synthetic_flows(24, 3, 1), &tf::synthetic_flows(24, 1, 2), &opts, &doc, None, &spec).unwrap();
-    tf::train_baseline(g, BaselineKind::Ae, &tf::synthetic_flows(24, 1, 3), &opts, &ae, None, &spec).unwrap();
+    let (doc, ae) = (
+        dir.path().join("doc.safetensors"),
+        dir.path().join("ae.safetensors"),
+    );
+    tf::train_doc_ids(
+        g,
+        &tf::synthetic_flows(24, 3, 1),
+        &tf::synthetic_flows(24, 1, 2),
+        &opts,
+        &doc,
+        None,
+        &spec,
+    )
+    .unwrap();
+    tf::train_baseline(
+        g,
+        BaselineKind::Ae,
+        &tf::synthetic_flows(24, 1, 3),
+        &opts,
+        &ae,
+        None,
+        &spec,
+    )
+    .unwrap();
     for p in [&doc, &ae] {
-        assert_eq!(load_scorer(g, p, 8, None).unwrap().scorer.stream().kind(), gpu_nids::ingest::SampleKind::Flows);
+        assert_eq!(
+            load_scorer(g, p, 8, None).unwrap().scorer.stream().kind(),
+            gpu_nids::ingest::SampleKind::Flows
+        );
     }
 
     // trickbot.pcap: one TCP connection, 74 packets. A threshold below every score
     // makes each model alert once on its one flow.
     let pcap = data.join("attacks/malware/trickbot.pcap");
     let out = Command::new(BIN)
-        .args(["detect", "-m"]).arg(&doc).arg("-m").arg(&ae)
-        .args(["--threshold=-1", "--threshold=-1", "-o", "-", "-r"]).arg(&pcap)
+        .args(["detect", "-m"])
+        .arg(&doc)
+        .arg("-m")
+        .arg(&ae)
+        .args(["--threshold=-1", "--threshold=-1", "-o", "-", "-r"])
+        .arg(&pcap)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let alerts: Vec<&serde_json::Value> = lines.iter().filter(|v| v["event_type"] == "alert").collect();
-    let models: Vec<&str> = alerts.iter().map(|a| a["gpu_nids"]["model"].as_str().unwrap()).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let alerts: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["event_type"] == "alert")
+        .collect();
+    let models: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["gpu_nids"]["model"].as_str().unwrap())
+        .collect();
     assert_eq!(alerts.len(), 2, "one flow alert per model: {alerts:?}");
-    assert!(models.contains(&"doc-ids") && models.contains(&"ae"), "{models:?}");
+    assert!(
+        models.contains(&"doc-ids") && models.contains(&"ae"),
+        "{models:?}"
+    );
     for a in alerts {
         assert_eq!(a["proto"], "TCP");
         assert_eq!(a["gpu_nids"]["sample"], "flow");
         assert!(a["src_port"].is_u64() && a["dest_port"].is_u64(), "{a}");
         assert!(a["community_id"].as_str().unwrap().starts_with("1:"));
         assert!(a["gpu_nids"]["score"].as_f64().unwrap() > -1.0);
-        let ips = [a["src_ip"].as_str().unwrap(), a["dest_ip"].as_str().unwrap()];
-        assert!(ips.contains(&"10.12.29.101") && ips.contains(&"82.118.225.196"), "{ips:?}");
+        let ips = [
+            a["src_ip"].as_str().unwrap(),
+            a["dest_ip"].as_str().unwrap(),
+        ];
+        assert!(
+            ips.contains(&"10.12.29.101") && ips.contains(&"82.118.225.196"),
+            "{ips:?}"
+        );
     }
 }
 
@@ -63,7 +122,10 @@ fn damaged_flow_checkpoints_are_clear_errors() {
         c.insert("w", &[1], vec![0.0]);
         c.meta.insert("model".into(), kind.into());
         c.save(&p).unwrap();
-        let e = format!("{:#}", load_scorer(common::gpu(), &p, 8, None).err().unwrap());
+        let e = format!(
+            "{:#}",
+            load_scorer(common::gpu(), &p, 8, None).err().unwrap()
+        );
         assert!(e.contains(&p.display().to_string()), "{e}");
     }
 }

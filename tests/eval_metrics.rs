@@ -13,12 +13,20 @@ fn roc_auc_and_ap_match_sklearn() {
     let s = [0.1, 0.4, 0.35, 0.8];
     let y = [false, false, true, true];
     assert!(close(roc_auc(&s, &y).unwrap(), 0.75, 1e-12));
-    assert!(close(average_precision(&s, &y).unwrap(), 0.833_333_333_333, 1e-9));
+    assert!(close(
+        average_precision(&s, &y).unwrap(),
+        0.833_333_333_333,
+        1e-9
+    ));
     // Ties: roc_auc_score([0,1,0,1],[.5,.5,.2,.9]) = 0.875; AP = 0.8333…
     let s = [0.5, 0.5, 0.2, 0.9];
     let y = [false, true, false, true];
     assert!(close(roc_auc(&s, &y).unwrap(), 0.875, 1e-12));
-    assert!(close(average_precision(&s, &y).unwrap(), 0.833_333_333_333, 1e-9));
+    assert!(close(
+        average_precision(&s, &y).unwrap(),
+        0.833_333_333_333,
+        1e-9
+    ));
     // Perfect and inverted rankings; one class only.
     assert_eq!(roc_auc(&[1.0, 2.0], &[false, true]), Some(1.0));
     assert_eq!(roc_auc(&[2.0, 1.0], &[false, true]), Some(0.0));
@@ -50,10 +58,15 @@ fn lognormal_threshold_recovers_its_distribution() {
     // Scores exp(N(1, 0.5²)) taken at evenly spaced quantiles: the fit gets μ≈1, σ≈0.5
     // and the threshold lands near exp(1 + 0.5·3.09).
     let n = 2000;
-    let scores: Vec<f64> = (0..n).map(|i| (1.0 + 0.5 * norm_ppf((i as f64 + 0.5) / n as f64)).exp()).collect();
+    let scores: Vec<f64> = (0..n)
+        .map(|i| (1.0 + 0.5 * norm_ppf((i as f64 + 0.5) / n as f64)).exp())
+        .collect();
     let t = fit(&scores, 1e-3);
     assert!(close(t.ln_mean, 1.0, 1e-3), "{t:?}");
     assert!(close(t.ln_std, 0.5, 0.01), "{t:?}");
-    assert!(close(t.value, (1.0f64 + 0.5 * 3.090_232).exp(), 0.3), "{t:?}");
+    assert!(
+        close(t.value, (1.0f64 + 0.5 * 3.090_232).exp(), 0.3),
+        "{t:?}"
+    );
     assert!(t.empirical > 0.0 && t.n == n);
 }

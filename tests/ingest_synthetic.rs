@@ -436,7 +436,11 @@ fn icmp_echo_request_and_reply_share_a_flow() {
     .iter()
     .enumerate()
     {
-        b.push(&parse_nth(LinkType::Raw, p, i as u64 + 1), PacketLabel::default(), &mut out);
+        b.push(
+            &parse_nth(LinkType::Raw, p, i as u64 + 1),
+            PacketLabel::default(),
+            &mut out,
+        );
     }
     b.finish(&mut out);
     assert_eq!(out.len(), 2, "echo pair + one unreachable");

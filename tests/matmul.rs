@@ -24,7 +24,13 @@ fn check(variant: MatmulVariant, t: Trans, m: usize, n: usize, k: usize, beta: f
     let got = matmul_host(gpu(), variant, &p, &a, &b, &c0).unwrap();
     let mut want = c0.clone();
     matmul_ref(&p, &a, &b, &mut want);
-    assert_close(&format!("{variant:?} {t:?} {m}x{n}x{k} beta {beta}"), &got, &want, 1e-4, 1e-5);
+    assert_close(
+        &format!("{variant:?} {t:?} {m}x{n}x{k} beta {beta}"),
+        &got,
+        &want,
+        1e-4,
+        1e-5,
+    );
 }
 
 #[test]
@@ -78,7 +84,10 @@ fn params_size_mismatch_is_an_error_not_a_panic() {
             [1, 1, 1],
         )
         .unwrap_err();
-    assert!(err.to_string().contains("12 bytes on the host but 64"), "{err}");
+    assert!(
+        err.to_string().contains("12 bytes on the host but 64"),
+        "{err}"
+    );
 }
 
 /// The vec4 forms of the register-blocked kernel: B·C rows as vec4 (A·B with widths a
@@ -87,19 +96,20 @@ fn params_size_mismatch_is_an_error_not_a_panic() {
 #[test]
 fn vec4_forms_are_selected_and_correct() {
     let cases = [
-        (Trans::None, 1, 4, 1, "mm_v4"),
-        (Trans::None, 7, 12, 5, "mm_v4"),
-        (Trans::None, 33, 132, 65, "mm_v4"),
-        (Trans::A, 9, 20, 3, "mm_v4"),
-        (Trans::B, 1, 1, 4, "mm_nt"),
-        (Trans::B, 7, 5, 12, "mm_nt"),
-        (Trans::B, 65, 33, 132, "mm_nt"),
-        (Trans::B, 7, 5, 13, "mm_reg"),
-        (Trans::None, 7, 13, 5, "mm_reg"),
+        (Trans::None, 1, 4, 1, ("matmul_v4", "mm_v4")),
+        (Trans::None, 7, 12, 5, ("matmul_v4", "mm_v4")),
+        (Trans::None, 33, 132, 65, ("matmul_v4", "mm_v4")),
+        (Trans::A, 9, 20, 3, ("matmul_v4", "mm_v4")),
+        (Trans::B, 1, 1, 4, ("matmul_nt", "mm_nt")),
+        (Trans::B, 7, 5, 12, ("matmul_nt", "mm_nt")),
+        (Trans::B, 65, 33, 132, ("matmul_nt", "mm_nt")),
+        (Trans::B, 7, 5, 13, ("matmul", "mm_reg")),
+        (Trans::None, 7, 13, 5, ("matmul", "mm_reg")),
     ];
     for (t, m, n, k, want) in cases {
         let p = MatmulParams::dense(m, n, k, t);
-        assert_eq!(select(MatmulVariant::Reg, &p).0.entry, want, "{t:?} {m}x{n}x{k}");
+        let kernel = select(MatmulVariant::Reg, &p).0;
+        assert_eq!((kernel.shader, kernel.entry), want, "{t:?} {m}x{n}x{k}");
         check(MatmulVariant::Reg, t, m, n, k, 0.0);
         check(MatmulVariant::Reg, t, m, n, k, 1.0);
     }

@@ -13,7 +13,12 @@ fn shader_files() -> Vec<(String, String)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
-        .map(|p| (format!("shaders/{}", p.file_name().unwrap().to_string_lossy()), std::fs::read_to_string(&p).unwrap()))
+        .map(|p| {
+            (
+                format!("shaders/{}", p.file_name().unwrap().to_string_lossy()),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
         .collect();
     v.sort();
     assert!(!v.is_empty(), "no shaders found");
@@ -21,7 +26,8 @@ fn shader_files() -> Vec<(String, String)> {
 }
 
 fn check_one(path: &str, src: &str) -> Result<(), String> {
-    let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string_with_path(src, path))?;
+    let module =
+        naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string_with_path(src, path))?;
     let info = Validator::new(ValidationFlags::all(), Capabilities::SHADER_FLOAT16)
         .validate(&module)
         .map_err(|e| e.emit_to_string_with_path(src, path))?;
@@ -29,11 +35,18 @@ fn check_one(path: &str, src: &str) -> Result<(), String> {
     // Portable limits: wgpu::Limits::default().
     let limits = wgpu::Limits::default();
     let mut layouter = naga::proc::Layouter::default();
-    layouter.update(module.to_ctx()).map_err(|e| format!("{path}: {e}"))?;
+    layouter
+        .update(module.to_ctx())
+        .map_err(|e| format!("{path}: {e}"))?;
     for ep in &module.entry_points {
         let [x, y, z] = ep.workgroup_size;
         if x * y * z > limits.max_compute_invocations_per_workgroup {
-            return Err(format!("{path}: {} uses {} invocations per workgroup (portable limit {})", ep.name, x * y * z, limits.max_compute_invocations_per_workgroup));
+            return Err(format!(
+                "{path}: {} uses {} invocations per workgroup (portable limit {})",
+                ep.name,
+                x * y * z,
+                limits.max_compute_invocations_per_workgroup
+            ));
         }
     }
     let shared: u32 = module
@@ -43,7 +56,10 @@ fn check_one(path: &str, src: &str) -> Result<(), String> {
         .map(|(_, g)| layouter[g.ty].size)
         .sum();
     if shared > limits.max_compute_workgroup_storage_size {
-        return Err(format!("{path}: {shared} bytes of workgroup memory (portable limit {})", limits.max_compute_workgroup_storage_size));
+        return Err(format!(
+            "{path}: {shared} bytes of workgroup memory (portable limit {})",
+            limits.max_compute_workgroup_storage_size
+        ));
     }
     let storage = module
         .global_variables
@@ -51,15 +67,23 @@ fn check_one(path: &str, src: &str) -> Result<(), String> {
         .filter(|(_, g)| matches!(g.space, naga::AddressSpace::Storage { .. }))
         .count() as u32;
     if storage > limits.max_storage_buffers_per_shader_stage {
-        return Err(format!("{path}: {storage} storage buffers (portable limit {})", limits.max_storage_buffers_per_shader_stage));
+        return Err(format!(
+            "{path}: {storage} storage buffers (portable limit {})",
+            limits.max_storage_buffers_per_shader_stage
+        ));
     }
     // Host code binds the params uniform at 0 and storage buffers after it; see src/gpu/kernel.rs.
     gpu_nids::gpu::kernel::reflect(path, src).map_err(|e| e.to_string())?;
 
     back::spv::write_vec(&module, &info, &back::spv::Options::default(), None)
         .map_err(|e| format!("{path}: SPIR-V: {e}"))?;
-    back::msl::write_string(&module, &info, &back::msl::Options::default(), &back::msl::PipelineOptions::default())
-        .map_err(|e| format!("{path}: MSL: {e}"))?;
+    back::msl::write_string(
+        &module,
+        &info,
+        &back::msl::Options::default(),
+        &back::msl::PipelineOptions::default(),
+    )
+    .map_err(|e| format!("{path}: MSL: {e}"))?;
     let hlsl_opts = back::hlsl::Options::default();
     let hlsl_pipe = back::hlsl::PipelineOptions::default();
     let mut hlsl = String::new();
@@ -77,9 +101,16 @@ fn check_one(path: &str, src: &str) -> Result<(), String> {
             multiview: None,
         };
         let mut glsl = String::new();
-        back::glsl::Writer::new(&mut glsl, &module, &info, &opts, &pipe, naga::proc::BoundsCheckPolicies::default())
-            .and_then(|mut w| w.write().map(|_| ()))
-            .map_err(|e| format!("{path}: GLSL ({}): {e}", ep.name))?;
+        back::glsl::Writer::new(
+            &mut glsl,
+            &module,
+            &info,
+            &opts,
+            &pipe,
+            naga::proc::BoundsCheckPolicies::default(),
+        )
+        .and_then(|mut w| w.write().map(|_| ()))
+        .map_err(|e| format!("{path}: GLSL ({}): {e}", ep.name))?;
     }
     Ok(())
 }
@@ -99,5 +130,8 @@ fn every_shader_validates_and_translates() {
 fn a_broken_shader_is_reported_with_file_and_line() {
     let src = "@compute @workgroup_size(1)\nfn main() {\n  let x: f32 = undefined_thing;\n}\n";
     let err = check_one("shaders/broken.wgsl", src).unwrap_err();
-    assert!(err.contains("shaders/broken.wgsl:3"), "error lacks file:line: {err}");
+    assert!(
+        err.contains("shaders/broken.wgsl:3"),
+        "error lacks file:line: {err}"
+    );
 }

@@ -6,26 +6,54 @@ mod common;
 use common::{gpu, rand_vec, to_f64};
 use gpu_nids::models::vae::{param_specs, Vae, VaeRun, LATENT, PIXELS};
 use gpu_nids::nn::conv2d::{
-    conv2d_backward_ref, conv2d_ref, conv_transpose2d_backward_ref, conv_transpose2d_ref, relu_backward_ref, Activation,
-    Conv2dShape, ConvTranspose2dShape,
+    conv2d_backward_ref, conv2d_ref, conv_transpose2d_backward_ref, conv_transpose2d_ref,
+    relu_backward_ref, Activation, Conv2dShape, ConvTranspose2dShape,
 };
 use gpu_nids::nn::dense::{backward_ref as dense_bwd, forward_ref as dense_fwd, Act};
 use gpu_nids::nn::loss::{bce_with_logits_ref, kl_normal_ref};
-use gpu_nids::nn::reparam::{backward_ref as reparam_bwd, forward_ref as reparam_fwd, normal_ref, NoiseKey};
+use gpu_nids::nn::reparam::{
+    backward_ref as reparam_bwd, forward_ref as reparam_fwd, normal_ref, NoiseKey,
+};
 
 const FLAT: usize = 8192;
 
 fn conv(n: usize, c_in: usize, side: usize, c_out: usize) -> Conv2dShape {
-    Conv2dShape { n, c_in, h: side, w: side, c_out, k: 4, stride: 2, pad: 1 }
+    Conv2dShape {
+        n,
+        c_in,
+        h: side,
+        w: side,
+        c_out,
+        k: 4,
+        stride: 2,
+        pad: 1,
+    }
 }
 fn convt(n: usize, c_in: usize, side: usize, c_out: usize) -> ConvTranspose2dShape {
-    ConvTranspose2dShape { n, c_in, h: side, w: side, c_out, k: 4, stride: 2, pad: 1 }
+    ConvTranspose2dShape {
+        n,
+        c_in,
+        h: side,
+        w: side,
+        c_out,
+        k: 4,
+        stride: 2,
+        pad: 1,
+    }
 }
 
 /// (loss sums [BCE, KL], gradients of (ΣBCE + ΣKL)/n in param_specs order).
 fn reference_step(p: &[Vec<f64>], x: &[f64], eps: &[f64], n: usize) -> ([f64; 2], Vec<Vec<f64>>) {
-    let (e0, e1, e2) = (conv(n, 1, 64, 32), conv(n, 32, 32, 64), conv(n, 64, 16, 128));
-    let (d0, d1, d2) = (convt(n, 128, 8, 64), convt(n, 64, 16, 32), convt(n, 32, 32, 1));
+    let (e0, e1, e2) = (
+        conv(n, 1, 64, 32),
+        conv(n, 32, 32, 64),
+        conv(n, 64, 16, 128),
+    );
+    let (d0, d1, d2) = (
+        convt(n, 128, 8, 64),
+        convt(n, 64, 16, 32),
+        convt(n, 32, 32, 1),
+    );
     let relu = Activation::Relu;
     // Forward.
     let c1 = conv2d_ref(&e0, relu, x, &p[0], Some(&p[1]));
@@ -46,15 +74,32 @@ fn reference_step(p: &[Vec<f64>], x: &[f64], eps: &[f64], n: usize) -> ([f64; 2]
     let mut g: Vec<Vec<f64>> = vec![vec![]; 18];
     let (g_a2, w, b) = conv_transpose2d_backward_ref(&d2, &a2, &p[16], &scale(g_logits));
     (g[16], g[17]) = (w, b);
-    let (g_a1, w, b) = conv_transpose2d_backward_ref(&d1, &a1, &p[14], &relu_backward_ref(relu, &a2, &g_a2));
+    let (g_a1, w, b) =
+        conv_transpose2d_backward_ref(&d1, &a1, &p[14], &relu_backward_ref(relu, &a2, &g_a2));
     (g[14], g[15]) = (w, b);
-    let (g_a0, w, b) = conv_transpose2d_backward_ref(&d0, &a0, &p[12], &relu_backward_ref(relu, &a1, &g_a1));
+    let (g_a0, w, b) =
+        conv_transpose2d_backward_ref(&d0, &a0, &p[12], &relu_backward_ref(relu, &a1, &g_a1));
     (g[12], g[13]) = (w, b);
-    let (g_z, w, b) = dense_bwd(n, LATENT, FLAT, &z, &p[10], &relu_backward_ref(relu, &a0, &g_a0));
+    let (g_z, w, b) = dense_bwd(
+        n,
+        LATENT,
+        FLAT,
+        &z,
+        &p[10],
+        &relu_backward_ref(relu, &a0, &g_a0),
+    );
     (g[10], g[11]) = (w, b);
     let (rz_mu, rz_lv) = reparam_bwd(&g_z, &lv, eps);
-    let g_mu: Vec<f64> = scale(kl_mu).iter().zip(&rz_mu).map(|(a, b)| a + b).collect();
-    let g_lv: Vec<f64> = scale(kl_lv).iter().zip(&rz_lv).map(|(a, b)| a + b).collect();
+    let g_mu: Vec<f64> = scale(kl_mu)
+        .iter()
+        .zip(&rz_mu)
+        .map(|(a, b)| a + b)
+        .collect();
+    let g_lv: Vec<f64> = scale(kl_lv)
+        .iter()
+        .zip(&rz_lv)
+        .map(|(a, b)| a + b)
+        .collect();
     let (gh_mu, w, b) = dense_bwd(n, FLAT, LATENT, &h, &p[6], &g_mu);
     (g[6], g[7]) = (w, b);
     let (gh_lv, w, b) = dense_bwd(n, FLAT, LATENT, &h, &p[8], &g_lv);
@@ -79,11 +124,23 @@ fn one_step_matches_f64_reference_at_batch_2() {
         .enumerate()
         .map(|(i, (_, shape, fan_in))| {
             let bound = 1.0 / (*fan_in as f32).sqrt();
-            rand_vec(shape.iter().product(), 100 + i as u64).into_iter().map(|v| v * bound).collect()
+            rand_vec(shape.iter().product(), 100 + i as u64)
+                .into_iter()
+                .map(|v| v * bound)
+                .collect()
         })
         .collect();
     // Traffic-image-like input: white padding with some dark header bytes.
-    let pixels: Vec<u8> = rand_vec(n * PIXELS, 7).iter().map(|v| if *v > 0.3 { 255 } else { ((v + 1.0) * 150.0) as u8 }).collect();
+    let pixels: Vec<u8> = rand_vec(n * PIXELS, 7)
+        .iter()
+        .map(|v| {
+            if *v > 0.3 {
+                255
+            } else {
+                ((v + 1.0) * 150.0) as u8
+            }
+        })
+        .collect();
     let model = Vae::from_host(g, &params).unwrap();
     let run = VaeRun::new(g, n, true).unwrap();
     run.upload(g, &pixels);
@@ -99,16 +156,32 @@ fn one_step_matches_f64_reference_at_batch_2() {
     let p64: Vec<Vec<f64>> = params.iter().map(|v| to_f64(v)).collect();
     let ([bce, kl], want) = reference_step(&p64, &x, &eps, n);
 
-    assert!((loss.bce - bce / n as f64).abs() <= 1e-4 * bce.abs() / n as f64, "BCE per sample: GPU {} vs reference {}", loss.bce, bce / n as f64);
-    assert!((loss.kl - kl / n as f64).abs() <= 1e-3 * (kl.abs() / n as f64) + 1e-5, "KL per sample: GPU {} vs reference {}", loss.kl, kl / n as f64);
+    assert!(
+        (loss.bce - bce / n as f64).abs() <= 1e-4 * bce.abs() / n as f64,
+        "BCE per sample: GPU {} vs reference {}",
+        loss.bce,
+        bce / n as f64
+    );
+    assert!(
+        (loss.kl - kl / n as f64).abs() <= 1e-3 * (kl.abs() / n as f64) + 1e-5,
+        "KL per sample: GPU {} vs reference {}",
+        loss.kl,
+        kl / n as f64
+    );
     // Gradients come out of f32 reductions of up to 8192 terms (and f32 exp/log in the
     // losses), so each tensor is compared relative to its own largest entry.
     for ((name, _, _), (got, want)) in param_specs().iter().zip(grads.iter().zip(&want)) {
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
-        assert!(scale > 0.0, "{name}: reference gradient is all zero (test input too degenerate)");
+        assert!(
+            scale > 0.0,
+            "{name}: reference gradient is all zero (test input too degenerate)"
+        );
         for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
             let err = (g as f64 - w).abs();
-            assert!(err <= 1e-3 * w.abs() + 2e-4 * scale, "{name}[{i}]: GPU {g} vs reference {w} (tensor max |g| {scale})");
+            assert!(
+                err <= 1e-3 * w.abs() + 2e-4 * scale,
+                "{name}[{i}]: GPU {g} vs reference {w} (tensor max |g| {scale})"
+            );
         }
     }
 }

@@ -28,29 +28,73 @@ fn trained_vae_separates_real_flood_and_scan_from_benign() {
     let test = load(&benign, &split(Side::Test)).unwrap();
     let mut attack_opts = IngestOptions::new(SampleKind::Images);
     attack_opts.labels = Some(LabelRules::load(&d.join("labels.csv")).unwrap());
-    let attacks = load(&[d.join("attacks/dos/CIC-DDoS-2019-SynFlood.pcap"), d.join("attacks/scan/synscan.pcap")], &attack_opts).unwrap();
-    assert!(train.set.labels.len() >= 80 && test.set.labels.len() >= 15, "unexpected image counts");
+    let attacks = load(
+        &[
+            d.join("attacks/dos/CIC-DDoS-2019-SynFlood.pcap"),
+            d.join("attacks/scan/synscan.pcap"),
+        ],
+        &attack_opts,
+    )
+    .unwrap();
+    assert!(
+        train.set.labels.len() >= 80 && test.set.labels.len() >= 15,
+        "unexpected image counts"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vae.safetensors");
-    let opts = TrainOptions { epochs: 4, batch: 16, seed: 0, val_split: 0.1, log_every: 4, quiet: true, ..TrainOptions::default() };
+    let opts = TrainOptions {
+        epochs: 4,
+        batch: 16,
+        seed: 0,
+        val_split: 0.1,
+        log_every: 4,
+        quiet: true,
+        ..TrainOptions::default()
+    };
     let out = train_vae(g, &train.set, &opts, &path, None, &serde_json::json!({})).unwrap();
     let first = &out.state.history[0];
     let last = out.state.history.last().unwrap();
-    assert!(last.train_bce + last.train_kl < first.train_bce + first.train_kl, "loss did not fall: {:?}", out.state.history);
+    assert!(
+        last.train_bce + last.train_kl < first.train_bce + first.train_kl,
+        "loss did not fall: {:?}",
+        out.state.history
+    );
 
-    let params = gpu_nids::train::params_from(&gpu_nids::checkpoint::Checkpoint::load(&path).unwrap(), "test").unwrap();
+    let params = gpu_nids::train::params_from(
+        &gpu_nids::checkpoint::Checkpoint::load(&path).unwrap(),
+        "test",
+    )
+    .unwrap();
     let model = Vae::from_host(g, &params).unwrap();
-    let score = |set: &gpu_nids::ingest::SampleSet, idx: Vec<usize>| score_indices(g, &model, &score_run(g, idx.len()).unwrap(), set, &idx).unwrap();
+    let score = |set: &gpu_nids::ingest::SampleSet, idx: Vec<usize>| {
+        score_indices(g, &model, &score_run(g, idx.len()).unwrap(), set, &idx).unwrap()
+    };
     let benign_scores = score(&test.set, (0..test.set.labels.len()).collect());
-    for (name, pick) in [("CIC-DDoS-2019-SynFlood", "SynFlood"), ("synscan", "synscan")] {
-        let idx: Vec<usize> = (0..attacks.set.labels.len()).filter(|&i| attacks.file_of(i).contains(pick)).take(48).collect();
-        assert!(!idx.is_empty() && idx.iter().all(|&i| attacks.set.labels[i] == 1), "{name}: labelled images expected");
+    for (name, pick) in [
+        ("CIC-DDoS-2019-SynFlood", "SynFlood"),
+        ("synscan", "synscan"),
+    ] {
+        let idx: Vec<usize> = (0..attacks.set.labels.len())
+            .filter(|&i| attacks.file_of(i).contains(pick))
+            .take(48)
+            .collect();
+        assert!(
+            !idx.is_empty() && idx.iter().all(|&i| attacks.set.labels[i] == 1),
+            "{name}: labelled images expected"
+        );
         let mal = score(&attacks.set, idx);
         let s: Vec<f64> = mal.iter().chain(&benign_scores).copied().collect();
         let l: Vec<bool> = (0..s.len()).map(|i| i < mal.len()).collect();
         let auc = roc_auc(&s, &l).unwrap();
-        eprintln!("{name}: ROC-AUC {auc:.4} ({} attack images vs {} benign test images)", mal.len(), benign_scores.len());
-        assert!(auc > 0.9, "{name}: ROC-AUC {auc} (attack images should score above benign ones)");
+        eprintln!(
+            "{name}: ROC-AUC {auc:.4} ({} attack images vs {} benign test images)",
+            mal.len(),
+            benign_scores.len()
+        );
+        assert!(
+            auc > 0.9,
+            "{name}: ROC-AUC {auc} (attack images should score above benign ones)"
+        );
     }
 }

@@ -17,14 +17,27 @@ fn images(n: usize) -> SampleSet {
                 data[row * 64 + col] = ((row * 7 + col * 13 + i * 3) % 200) as u8;
             }
         }
-        let meta = SampleMeta { first_ts_ns: i as u64 * 1_000_000, packets: 64, ..Default::default() };
+        let meta = SampleMeta {
+            first_ts_ns: i as u64 * 1_000_000,
+            packets: 64,
+            ..Default::default()
+        };
         set.push(Sample { data, meta });
     }
     set
 }
 
 fn opts(epochs: usize) -> TrainOptions {
-    TrainOptions { epochs, batch: 8, lr: 1e-3, seed: 5, val_split: 0.2, log_every: 2, quiet: true, ..TrainOptions::default() }
+    TrainOptions {
+        epochs,
+        batch: 8,
+        lr: 1e-3,
+        seed: 5,
+        val_split: 0.2,
+        log_every: 2,
+        quiet: true,
+        ..TrainOptions::default()
+    }
 }
 
 #[test]
@@ -32,21 +45,43 @@ fn same_seed_same_curve_and_resume_is_bit_exact() {
     let g = gpu();
     let data = images(20);
     let dir = tempfile::tempdir().unwrap();
-    let spec = serde_json::json!({"pair": "directional", "min_packets": 8, "mask_addresses": false});
-    let (a, b, c) = (dir.path().join("a.st"), dir.path().join("b.st"), dir.path().join("c.st"));
+    let spec =
+        serde_json::json!({"pair": "directional", "min_packets": 8, "mask_addresses": false});
+    let (a, b, c) = (
+        dir.path().join("a.st"),
+        dir.path().join("b.st"),
+        dir.path().join("c.st"),
+    );
 
     let ra = train_vae(g, &data, &opts(2), &a, None, &spec).unwrap();
     let rb = train_vae(g, &data, &opts(2), &b, None, &spec).unwrap();
-    let curve = |r: &gpu_nids::train::TrainOutcome| r.state.history.iter().map(|h| (h.train_bce, h.train_kl, h.val_loss)).collect::<Vec<_>>();
-    assert_eq!(curve(&ra), curve(&rb), "same seed, same adapter: the loss curve must repeat");
-    assert!(ra.state.history[1].train_bce < ra.state.history[0].train_bce, "loss should fall: {:?}", curve(&ra));
+    let curve = |r: &gpu_nids::train::TrainOutcome| {
+        r.state
+            .history
+            .iter()
+            .map(|h| (h.train_bce, h.train_kl, h.val_loss))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        curve(&ra),
+        curve(&rb),
+        "same seed, same adapter: the loss curve must repeat"
+    );
+    assert!(
+        ra.state.history[1].train_bce < ra.state.history[0].train_bce,
+        "loss should fall: {:?}",
+        curve(&ra)
+    );
 
     // One epoch, then resume to two: identical tensors (parameters and Adam state).
     train_vae(g, &data, &opts(1), &c, None, &spec).unwrap();
     let rc = train_vae(g, &data, &opts(2), &c, Some(&c), &spec).unwrap();
     assert_eq!(curve(&rc), curve(&ra));
     let (ca, cc) = (Checkpoint::load(&a).unwrap(), Checkpoint::load(&c).unwrap());
-    assert_eq!(ca.tensors, cc.tensors, "resumed run differs from the uninterrupted one");
+    assert_eq!(
+        ca.tensors, cc.tensors,
+        "resumed run differs from the uninterrupted one"
+    );
     assert!(cc.meta.contains_key("threshold"));
     assert_eq!(ra.threshold, rc.threshold);
 
@@ -70,9 +105,19 @@ fn nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint() {
     let mut o = opts(3);
     o.lr = 1e30;
     o.log_every = 1;
-    let err = train_vae(g, &data, &o, &path, None, &spec).err().expect("training must fail").to_string();
-    assert!(err.contains("loss became") && err.contains("within steps") && err.contains("epoch 1"), "{err}");
-    assert_eq!(std::fs::read(&path).unwrap(), before, "the last good checkpoint must stay as it was");
+    let err = train_vae(g, &data, &o, &path, None, &spec)
+        .err()
+        .expect("training must fail")
+        .to_string();
+    assert!(
+        err.contains("loss became") && err.contains("within steps") && err.contains("epoch 1"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the last good checkpoint must stay as it was"
+    );
 }
 
 #[test]
@@ -85,12 +130,25 @@ fn resume_rejects_a_different_seed_and_other_model_kinds() {
     train_vae(g, &data, &opts(1), &path, None, &spec).unwrap();
     let mut o = opts(2);
     o.seed = 99;
-    let err = train_vae(g, &data, &o, &dir.path().join("n.st"), Some(&path), &spec).err().unwrap().to_string();
+    let err = train_vae(g, &data, &o, &dir.path().join("n.st"), Some(&path), &spec)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("same --batch, --seed and --lr"), "{err}");
     let mut c = Checkpoint::load(&path).unwrap();
     c.meta.insert("model".into(), "doc-ids".into());
     let other = dir.path().join("o.st");
     c.save(&other).unwrap();
-    let err = train_vae(g, &data, &opts(2), &dir.path().join("p.st"), Some(&other), &spec).err().unwrap().to_string();
+    let err = train_vae(
+        g,
+        &data,
+        &opts(2),
+        &dir.path().join("p.st"),
+        Some(&other),
+        &spec,
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.contains("expected 'vae'"), "{err}");
 }

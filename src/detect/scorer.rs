@@ -238,7 +238,12 @@ impl Scorer for FlowScorer {
         &self.kind
     }
     fn stream(&self) -> StreamSpec {
-        StreamSpec::Flows(FlowOptions { n: self.spec.n, l: self.spec.l, anonymise: self.spec.anonymise, ..FlowOptions::default() })
+        StreamSpec::Flows(FlowOptions {
+            n: self.spec.n,
+            l: self.spec.l,
+            anonymise: self.spec.anonymise,
+            ..FlowOptions::default()
+        })
     }
     fn threshold(&self) -> f64 {
         self.threshold

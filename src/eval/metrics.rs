@@ -73,7 +73,11 @@ pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64)> {
     let n_pos = labels.iter().filter(|&&l| l).count().max(1) as f64;
     let n_neg = labels.iter().filter(|&&l| !l).count().max(1) as f64;
     let mut pts = vec![(0.0, 0.0)];
-    pts.extend(sweep(scores, labels).into_iter().map(|(_, tp, fp)| (fp as f64 / n_neg, tp as f64 / n_pos)));
+    pts.extend(
+        sweep(scores, labels)
+            .into_iter()
+            .map(|(_, tp, fp)| (fp as f64 / n_neg, tp as f64 / n_pos)),
+    );
     pts
 }
 

@@ -39,8 +39,21 @@ pub struct Report {
 }
 
 /// `groups[i]`: the attack a malicious sample belongs to (ignored for benign ones).
-pub fn build(model: &str, scores: &[f64], labels: &[bool], groups: &[String], threshold: Threshold, train_scores: Option<&[f64]>, samples: serde_json::Value) -> Report {
-    let benign: Vec<f64> = scores.iter().zip(labels).filter(|(_, &l)| !l).map(|(&s, _)| s).collect();
+pub fn build(
+    model: &str,
+    scores: &[f64],
+    labels: &[bool],
+    groups: &[String],
+    threshold: Threshold,
+    train_scores: Option<&[f64]>,
+    samples: serde_json::Value,
+) -> Report {
+    let benign: Vec<f64> = scores
+        .iter()
+        .zip(labels)
+        .filter(|(_, &l)| !l)
+        .map(|(&s, _)| s)
+        .collect();
     let mut by_attack: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for ((s, &l), g) in scores.iter().zip(labels).zip(groups) {
         if l {
@@ -57,7 +70,8 @@ pub fn build(model: &str, scores: &[f64], labels: &[bool], groups: &[String], th
                 samples: mal.len(),
                 roc_auc: roc_auc(&s, &l),
                 pr_auc: average_precision(&s, &l),
-                detected: mal.iter().filter(|&&v| v > threshold.value).count() as f64 / mal.len() as f64,
+                detected: mal.iter().filter(|&&v| v > threshold.value).count() as f64
+                    / mal.len() as f64,
             }
         })
         .collect();
@@ -84,8 +98,15 @@ fn f(v: Option<f64>) -> String {
 /// The table printed to the terminal.
 pub fn table(r: &Report) -> String {
     let mut s = String::new();
-    s += &format!("model {}: {} benign and {} malicious test samples\n", r.model, r.benign_test, r.malicious_test);
-    s += &format!("ROC-AUC {}   PR-AUC (average precision) {}\n", f(r.roc_auc), f(r.pr_auc));
+    s += &format!(
+        "model {}: {} benign and {} malicious test samples\n",
+        r.model, r.benign_test, r.malicious_test
+    );
+    s += &format!(
+        "ROC-AUC {}   PR-AUC (average precision) {}\n",
+        f(r.roc_auc),
+        f(r.pr_auc)
+    );
     s += &format!(
         "alert threshold {:.2} (log-normal fit, FPR target {}; empirical {:.2}{}) → TPR {:.4}, FPR {:.4}\n",
         r.threshold.value,
@@ -95,21 +116,68 @@ pub fn table(r: &Report) -> String {
         r.tpr,
         r.fpr
     );
-    let w = r.per_attack.iter().map(|a| a.attack.len()).max().unwrap_or(6).max(6);
-    s += &format!("{:<w$}  {:>7}  {:>7}  {:>7}  {:>8}\n", "attack", "samples", "ROC-AUC", "PR-AUC", "detected");
+    let w = r
+        .per_attack
+        .iter()
+        .map(|a| a.attack.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    s += &format!(
+        "{:<w$}  {:>7}  {:>7}  {:>7}  {:>8}\n",
+        "attack", "samples", "ROC-AUC", "PR-AUC", "detected"
+    );
     for a in &r.per_attack {
-        s += &format!("{:<w$}  {:>7}  {:>7}  {:>7}  {:>7.1}%\n", a.attack, a.samples, f(a.roc_auc), f(a.pr_auc), 100.0 * a.detected);
+        s += &format!(
+            "{:<w$}  {:>7}  {:>7}  {:>7}  {:>7.1}%\n",
+            a.attack,
+            a.samples,
+            f(a.roc_auc),
+            f(a.pr_auc),
+            100.0 * a.detected
+        );
     }
     s
 }
 
 /// metrics.json, roc.png, pr.png and scores.png into `dir`.
-pub fn write(dir: &Path, r: &Report, scores: &[f64], labels: &[bool], groups: &[String]) -> Result<()> {
+pub fn write(
+    dir: &Path,
+    r: &Report,
+    scores: &[f64],
+    labels: &[bool],
+    groups: &[String],
+) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    crate::util::write_atomic(&dir.join("metrics.json"), serde_json::to_string_pretty(r)?.as_bytes())?;
-    plots::curves(&dir.join("roc.png"), &format!("ROC, {} (AUC {})", r.model, f(r.roc_auc)), "false-positive rate", "true-positive rate", &[(r.model.clone(), roc_curve(scores, labels))], true)?;
-    plots::curves(&dir.join("pr.png"), &format!("Precision-recall, {} (AP {})", r.model, f(r.pr_auc)), "recall", "precision", &[(r.model.clone(), pr_curve(scores, labels))], false)?;
-    let mut classes: Vec<(String, Vec<f64>)> = vec![("benign".into(), scores.iter().zip(labels).filter(|(_, &l)| !l).map(|(&s, _)| s).collect())];
+    crate::util::write_atomic(
+        &dir.join("metrics.json"),
+        serde_json::to_string_pretty(r)?.as_bytes(),
+    )?;
+    plots::curves(
+        &dir.join("roc.png"),
+        &format!("ROC, {} (AUC {})", r.model, f(r.roc_auc)),
+        "false-positive rate",
+        "true-positive rate",
+        &[(r.model.clone(), roc_curve(scores, labels))],
+        true,
+    )?;
+    plots::curves(
+        &dir.join("pr.png"),
+        &format!("Precision-recall, {} (AP {})", r.model, f(r.pr_auc)),
+        "recall",
+        "precision",
+        &[(r.model.clone(), pr_curve(scores, labels))],
+        false,
+    )?;
+    let mut classes: Vec<(String, Vec<f64>)> = vec![(
+        "benign".into(),
+        scores
+            .iter()
+            .zip(labels)
+            .filter(|(_, &l)| !l)
+            .map(|(&s, _)| s)
+            .collect(),
+    )];
     let mut by: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for ((s, &l), g) in scores.iter().zip(labels).zip(groups) {
         if l {
@@ -117,5 +185,10 @@ pub fn write(dir: &Path, r: &Report, scores: &[f64], labels: &[bool], groups: &[
         }
     }
     classes.extend(by.into_iter().map(|(k, v)| (k.to_string(), v)));
-    plots::score_histogram(&dir.join("scores.png"), &format!("Scores by class, {}", r.model), &classes, Some(r.threshold.value))
+    plots::score_histogram(
+        &dir.join("scores.png"),
+        &format!("Scores by class, {}", r.model),
+        &classes,
+        Some(r.threshold.value),
+    )
 }

@@ -23,19 +23,46 @@ pub struct Threshold {
 
 /// Inverse of the standard normal CDF (Acklam's rational approximation, |rel err| < 1.2e-9).
 pub fn norm_ppf(p: f64) -> f64 {
-    const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
-    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-    const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
-    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
     let p = p.clamp(1e-300, 1.0 - 1e-16);
     let lo = 0.02425;
     if p < lo {
         let q = (-2.0 * p.ln()).sqrt();
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     } else if p <= 1.0 - lo {
         let q = p - 0.5;
         let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
     } else {
         -norm_ppf(1.0 - p)
     }
@@ -45,13 +72,31 @@ pub fn norm_ppf(p: f64) -> f64 {
 /// log-normal fit (they cannot come from one); fewer than two usable scores fall back to
 /// the empirical quantile.
 pub fn fit(scores: &[f64], alert_fpr: f64) -> Threshold {
-    let logs: Vec<f64> = scores.iter().filter(|s| s.is_finite() && **s > 0.0).map(|s| s.ln()).collect();
+    let logs: Vec<f64> = scores
+        .iter()
+        .filter(|s| s.is_finite() && **s > 0.0)
+        .map(|s| s.ln())
+        .collect();
     let empirical = quantile(scores, 1.0 - alert_fpr);
     if logs.len() < 2 {
-        return Threshold { value: empirical, alert_fpr, ln_mean: f64::NAN, ln_std: f64::NAN, empirical, n: scores.len() };
+        return Threshold {
+            value: empirical,
+            alert_fpr,
+            ln_mean: f64::NAN,
+            ln_std: f64::NAN,
+            empirical,
+            n: scores.len(),
+        };
     }
     let n = logs.len() as f64;
     let mean = logs.iter().sum::<f64>() / n;
     let std = (logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-    Threshold { value: (mean + std * norm_ppf(1.0 - alert_fpr)).exp(), alert_fpr, ln_mean: mean, ln_std: std, empirical, n: scores.len() }
+    Threshold {
+        value: (mean + std * norm_ppf(1.0 - alert_fpr)).exp(),
+        alert_fpr,
+        ln_mean: mean,
+        ln_std: std,
+        empirical,
+        n: scores.len(),
+    }
 }

@@ -53,7 +53,9 @@ impl Gpu {
             mapped_at_creation: false,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::OutOfMemory(format!("{label} ({size} bytes): {e}")));
+            return Err(GpuError::OutOfMemory(format!(
+                "{label} ({size} bytes): {e}"
+            )));
         }
         Ok(raw)
     }
@@ -61,7 +63,11 @@ impl Gpu {
     /// A zero-filled buffer (wgpu zero-initialises new buffers).
     pub fn zeros<T: Pod>(&self, len: usize) -> Result<Buf<T>, GpuError> {
         let raw = self.alloc_raw((len * std::mem::size_of::<T>()) as u64, "zeros")?;
-        Ok(Buf { raw, len, _t: PhantomData })
+        Ok(Buf {
+            raw,
+            len,
+            _t: PhantomData,
+        })
     }
 
     pub fn upload<T: Pod>(&self, data: &[T]) -> Result<Buf<T>, GpuError> {

@@ -74,13 +74,22 @@ fn print_adapter(s: &AdapterSummary, chosen: bool) {
         l.max_compute_workgroups_per_dimension
     );
     let f = s.features;
-    let flag = |x: wgpu::Features, n: &str| if f.contains(x) { format!("{n} ") } else { String::new() };
+    let flag = |x: wgpu::Features, n: &str| {
+        if f.contains(x) {
+            format!("{n} ")
+        } else {
+            String::new()
+        }
+    };
     println!(
         "    features: {}{}{}{}",
         flag(wgpu::Features::SHADER_F16, "SHADER_F16"),
         flag(wgpu::Features::TIMESTAMP_QUERY, "TIMESTAMP_QUERY"),
         flag(wgpu::Features::SUBGROUP, "SUBGROUP"),
-        flag(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES, "TIMESTAMP_QUERY_INSIDE_PASSES"),
+        flag(
+            wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES,
+            "TIMESTAMP_QUERY_INSIDE_PASSES"
+        ),
     );
 }
 
@@ -90,7 +99,10 @@ pub fn devices(a: &DevicesArgs) -> Result<()> {
     if adapters.is_empty() {
         return Err(super::GpuError::NoAdapter.into());
     }
-    println!("{} adapter(s), best first (* = the one gpu-nids uses):", adapters.len());
+    println!(
+        "{} adapter(s), best first (* = the one gpu-nids uses):",
+        adapters.len()
+    );
     for (i, ad) in adapters.iter().enumerate() {
         print_adapter(&AdapterSummary::of(ad), Some(i) == chosen);
     }
@@ -127,16 +139,25 @@ pub fn bench_matmul(a: &BenchMatmulArgs) -> Result<()> {
         "reg" => vec![MatmulVariant::Reg],
         v => anyhow::bail!("--variant {v}: expected tiled, reg or all"),
     };
-    let timer = if gpu.has_timestamps { "GPU timestamps" } else { "wall clock" };
+    let timer = if gpu.has_timestamps {
+        "GPU timestamps"
+    } else {
+        "wall clock"
+    };
     println!(
         "matmul f32 on {} ({:?}); timed by {timer}; default variant here: {}",
         gpu.info.name,
         gpu.info.device_type,
         MatmulVariant::for_gpu(&gpu).name()
     );
-    println!("{:>6} {:>6} {:>7} {:>12} {:>10}", "size", "kernel", "op", "ms/call", "GFLOP/s");
+    println!(
+        "{:>6} {:>6} {:>7} {:>12} {:>10}",
+        "size", "kernel", "op", "ms/call", "GFLOP/s"
+    );
     for &n in &a.sizes {
-        let data: Vec<f32> = (0..n * n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+        let data: Vec<f32> = (0..n * n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+            .collect();
         let ga = gpu.upload(&data)?;
         let gb = gpu.upload(&data)?;
         let gc = gpu.zeros::<f32>(n * n)?;

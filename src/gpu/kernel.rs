@@ -155,7 +155,11 @@ pub(crate) struct PipelineCache {
 }
 
 impl PipelineCache {
-    fn shader(&self, device: &wgpu::Device, name: &'static str) -> Result<Arc<ShaderEntry>, GpuError> {
+    fn shader(
+        &self,
+        device: &wgpu::Device,
+        name: &'static str,
+    ) -> Result<Arc<ShaderEntry>, GpuError> {
         let mut map = self.shaders.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = map.get(name) {
             return Ok(s.clone());
@@ -206,7 +210,12 @@ impl PipelineCache {
     }
 
     pub(crate) fn get(&self, device: &wgpu::Device, k: Kernel) -> Result<Arc<Pipeline>, GpuError> {
-        if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(&k) {
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&k)
+        {
             return Ok(p.clone());
         }
         let shader = self.shader(device, k.shader)?;
@@ -217,7 +226,10 @@ impl PipelineCache {
             .find(|(n, _)| n == k.entry)
             .map(|(_, w)| *w)
             .ok_or_else(|| {
-                GpuError::Shader(format!("shaders/{}.wgsl has no entry point {}", k.shader, k.entry))
+                GpuError::Shader(format!(
+                    "shaders/{}.wgsl has no entry point {}",
+                    k.shader, k.entry
+                ))
             })?;
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(k.entry),

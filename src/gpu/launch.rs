@@ -12,7 +12,6 @@ use bytemuck::Pod;
 use super::kernel::{BindingKind, Kernel, Pipeline};
 use super::{Buf, Gpu, GpuError};
 
-
 enum Op {
     Dispatch(Recorded),
     /// Zero a whole buffer, in order with the dispatches around it.
@@ -43,7 +42,11 @@ pub struct KernelTime {
 
 impl Gpu {
     pub fn batch(&self) -> Batch<'_> {
-        Batch { gpu: self, params: Vec::new(), ops: Vec::new() }
+        Batch {
+            gpu: self,
+            params: Vec::new(),
+            ops: Vec::new(),
+        }
     }
 
     /// One dispatch, submitted at once.
@@ -311,7 +314,8 @@ impl Batch<'_> {
         }
         enc.resolve_query_set(&qs, 0..2 * n, &resolve, 0);
         gpu.queue.submit([enc.finish()]);
-        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&gpu.read_bytes(&resolve, 16 * n as u64)?);
+        let ticks: Vec<u64> =
+            bytemuck::pod_collect_to_vec(&gpu.read_bytes(&resolve, 16 * n as u64)?);
         let period = gpu.queue.get_timestamp_period() as f64;
         Ok(Some(
             self.dispatches()

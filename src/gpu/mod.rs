@@ -26,7 +26,11 @@ pub enum GpuError {
     #[error("GPU out of memory: {0}")]
     OutOfMemory(String),
     #[error("{what} needs {bytes} bytes, over this adapter's storage-binding limit of {limit} bytes (try a smaller --batch)")]
-    TooLarge { what: String, bytes: u64, limit: u64 },
+    TooLarge {
+        what: String,
+        bytes: u64,
+        limit: u64,
+    },
     #[error("GPU validation error: {0}")]
     Validation(String),
     #[error("shader error: {0}")]

@@ -10,8 +10,8 @@
 
 use crate::gpu::{Batch, Buf, Gpu, GpuError};
 use crate::nn::conv2d::{
-    conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward, Activation,
-    ConvGrads, ConvTranspose2dShape, ConvWork, Conv2dShape, ScratchLens,
+    conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward,
+    Activation, Conv2dShape, ConvGrads, ConvTranspose2dShape, ConvWork, ScratchLens,
 };
 use crate::nn::dense::{self, Act, DenseShape};
 use crate::nn::elementwise::relu_backward;
@@ -108,8 +108,26 @@ pub struct Shapes {
 
 impl Shapes {
     pub fn new(n: usize, mm: MatmulVariant) -> Self {
-        let conv = |c_in, side, c_out| Conv2dShape { n, c_in, h: side, w: side, c_out, k: 4, stride: 2, pad: 1 };
-        let convt = |c_in, side, c_out| ConvTranspose2dShape { n, c_in, h: side, w: side, c_out, k: 4, stride: 2, pad: 1 };
+        let conv = |c_in, side, c_out| Conv2dShape {
+            n,
+            c_in,
+            h: side,
+            w: side,
+            c_out,
+            k: 4,
+            stride: 2,
+            pad: 1,
+        };
+        let convt = |c_in, side, c_out| ConvTranspose2dShape {
+            n,
+            c_in,
+            h: side,
+            w: side,
+            c_out,
+            k: 4,
+            stride: 2,
+            pad: 1,
+        };
         Shapes {
             n,
             e0: conv(1, 64, 32),
@@ -124,21 +142,38 @@ impl Shapes {
     }
 
     fn scratch(&self) -> ScratchLens {
-        [self.e0.scratch_lens(), self.e1.scratch_lens(), self.e2.scratch_lens(), self.d0.scratch_lens(), self.d1.scratch_lens(), self.d2.scratch_lens()]
-            .into_iter()
-            .fold(ScratchLens::default(), ScratchLens::max)
+        [
+            self.e0.scratch_lens(),
+            self.e1.scratch_lens(),
+            self.e2.scratch_lens(),
+            self.d0.scratch_lens(),
+            self.d1.scratch_lens(),
+            self.d2.scratch_lens(),
+        ]
+        .into_iter()
+        .fold(ScratchLens::default(), ScratchLens::max)
     }
 
     /// Largest single buffer (elements) this micro-batch needs.
     fn largest(&self) -> usize {
         let s = self.scratch();
         let dense = self.mu.scratch_len().max(self.dec_in.scratch_len());
-        [s.col, s.tr, s.part, dense, self.e0.out_len()].into_iter().max().unwrap()
+        [s.col, s.tr, s.part, dense, self.e0.out_len()]
+            .into_iter()
+            .max()
+            .unwrap()
     }
 
     /// Forward flops of one sample set of this size (for throughput reports).
     pub fn flops_forward(&self) -> f64 {
-        self.e0.flops() + self.e1.flops() + self.e2.flops() + 2.0 * self.mu.flops_forward() + self.dec_in.flops_forward() + self.d0.flops() + self.d1.flops() + self.d2.flops()
+        self.e0.flops()
+            + self.e1.flops()
+            + self.e2.flops()
+            + 2.0 * self.mu.flops_forward()
+            + self.dec_in.flops_forward()
+            + self.d0.flops()
+            + self.d1.flops()
+            + self.d2.flops()
     }
 }
 
@@ -161,13 +196,27 @@ impl Vae {
     /// Upload parameters given as host tensors in `param_specs()` order.
     pub fn from_host(gpu: &Gpu, values: &[Vec<f32>]) -> Result<Vae, GpuError> {
         let specs = param_specs();
-        assert_eq!(values.len(), specs.len(), "VAE expects {} parameter tensors", specs.len());
+        assert_eq!(
+            values.len(),
+            specs.len(),
+            "VAE expects {} parameter tensors",
+            specs.len()
+        );
         let params = specs
             .into_iter()
             .zip(values)
             .map(|((name, shape, _), v)| {
-                assert_eq!(v.len(), shape.iter().product::<usize>(), "{name}: wrong length");
-                Ok(Param { name, w: gpu.upload(v)?, g: gpu.zeros(v.len())?, shape })
+                assert_eq!(
+                    v.len(),
+                    shape.iter().product::<usize>(),
+                    "{name}: wrong length"
+                );
+                Ok(Param {
+                    name,
+                    w: gpu.upload(v)?,
+                    g: gpu.zeros(v.len())?,
+                    shape,
+                })
             })
             .collect::<Result<_, GpuError>>()?;
         Ok(Vae { params })
@@ -190,8 +239,18 @@ impl Vae {
 }
 
 /// Gradient outputs of conv layer `wi` (weight; its bias follows at wi + 1).
-fn conv_grads<'a>(m: &'a Vae, wi: usize, dx: Option<&'a Buf<f32>>, accumulate: bool) -> ConvGrads<'a> {
-    ConvGrads { dx, dw: m.g(wi), db: Some(m.g(wi + 1)), accumulate }
+fn conv_grads<'a>(
+    m: &'a Vae,
+    wi: usize,
+    dx: Option<&'a Buf<f32>>,
+    accumulate: bool,
+) -> ConvGrads<'a> {
+    ConvGrads {
+        dx,
+        dw: m.g(wi),
+        db: Some(m.g(wi + 1)),
+        accumulate,
+    }
 }
 
 /// Activations and gradients of one micro-batch, reused by every micro-batch of a step.
@@ -297,10 +356,18 @@ impl VaeRun {
             batch,
             micro,
             shapes,
-            xs: (0..chunks).map(|_| gpu.zeros::<f32>(micro * PIXELS)).collect::<Result<_, _>>()?,
+            xs: (0..chunks)
+                .map(|_| gpu.zeros::<f32>(micro * PIXELS))
+                .collect::<Result<_, _>>()?,
             acts: Acts::new(gpu, &shapes, train)?,
             work: ConvWork::new(gpu, shapes.scratch())?,
-            dense_scratch: gpu.zeros(shapes.mu.scratch_len().max(shapes.dec_in.scratch_len()).max(1))?,
+            dense_scratch: gpu.zeros(
+                shapes
+                    .mu
+                    .scratch_len()
+                    .max(shapes.dec_in.scratch_len())
+                    .max(1),
+            )?,
             loss_scratch: gpu.zeros(loss::SCRATCH_LEN)?,
             loss_out: gpu.zeros(2 * chunks)?,
             loss_acc: gpu.zeros(4)?,
@@ -313,7 +380,11 @@ impl VaeRun {
     /// samples of a last, short batch are zero images whose loss is not counted.
     pub fn upload(&self, gpu: &Gpu, pixels: &[u8]) -> usize {
         let n = pixels.len() / PIXELS;
-        assert!(n <= self.batch, "upload: {n} samples for a batch of {}", self.batch);
+        assert!(
+            n <= self.batch,
+            "upload: {n} samples for a batch of {}",
+            self.batch
+        );
         let mut f = vec![0f32; self.micro * PIXELS];
         for (c, x) in self.xs.iter().enumerate() {
             let lo = (c * self.micro).min(n);
@@ -332,70 +403,321 @@ impl VaeRun {
     }
 
     /// Encoder and decoder of micro-batch `c`; `sample`: z = μ + ε·σ, else z = μ.
-    fn forward(&self, b: &mut Batch, m: &Vae, c: usize, noise: Option<NoiseKey>) -> Result<(), GpuError> {
+    fn forward(
+        &self,
+        b: &mut Batch,
+        m: &Vae,
+        c: usize,
+        noise: Option<NoiseKey>,
+    ) -> Result<(), GpuError> {
         let (s, a, w) = (&self.shapes, &self.acts, &self.work);
-        conv2d_forward(b, &s.e0, Activation::Relu, &self.xs[c], m.w(ix::E0W), Some(m.w(ix::E0B)), &a.c1, w)?;
-        conv2d_forward(b, &s.e1, Activation::Relu, &a.c1, m.w(ix::E1W), Some(m.w(ix::E1B)), &a.c2, w)?;
-        conv2d_forward(b, &s.e2, Activation::Relu, &a.c2, m.w(ix::E2W), Some(m.w(ix::E2B)), &a.h, w)?;
+        conv2d_forward(
+            b,
+            &s.e0,
+            Activation::Relu,
+            &self.xs[c],
+            m.w(ix::E0W),
+            Some(m.w(ix::E0B)),
+            &a.c1,
+            w,
+        )?;
+        conv2d_forward(
+            b,
+            &s.e1,
+            Activation::Relu,
+            &a.c1,
+            m.w(ix::E1W),
+            Some(m.w(ix::E1B)),
+            &a.c2,
+            w,
+        )?;
+        conv2d_forward(
+            b,
+            &s.e2,
+            Activation::Relu,
+            &a.c2,
+            m.w(ix::E2W),
+            Some(m.w(ix::E2B)),
+            &a.h,
+            w,
+        )?;
         let ds = Some(self.dense_scratch.raw());
-        dense::forward(b, &s.mu, a.h.raw(), m.w(ix::MUW).raw(), Some(m.w(ix::MUB).raw()), Act::None, a.mu.raw(), ds)?;
+        dense::forward(
+            b,
+            &s.mu,
+            a.h.raw(),
+            m.w(ix::MUW).raw(),
+            Some(m.w(ix::MUB).raw()),
+            Act::None,
+            a.mu.raw(),
+            ds,
+        )?;
         let z = match noise {
             Some(key) => {
-                dense::forward(b, &s.mu, a.h.raw(), m.w(ix::LVW).raw(), Some(m.w(ix::LVB).raw()), Act::None, a.lv.raw(), ds)?;
-                reparam::forward(b, s.n * LATENT, key, a.mu.raw(), a.lv.raw(), a.eps.raw(), a.z.raw())?;
+                dense::forward(
+                    b,
+                    &s.mu,
+                    a.h.raw(),
+                    m.w(ix::LVW).raw(),
+                    Some(m.w(ix::LVB).raw()),
+                    Act::None,
+                    a.lv.raw(),
+                    ds,
+                )?;
+                reparam::forward(
+                    b,
+                    s.n * LATENT,
+                    key,
+                    a.mu.raw(),
+                    a.lv.raw(),
+                    a.eps.raw(),
+                    a.z.raw(),
+                )?;
                 &a.z
             }
             None => &a.mu,
         };
-        dense::forward(b, &s.dec_in, z.raw(), m.w(ix::DIW).raw(), Some(m.w(ix::DIB).raw()), Act::Relu, a.d0.raw(), ds)?;
-        conv_transpose2d_forward(b, &s.d0, Activation::Relu, &a.d0, m.w(ix::D0W), Some(m.w(ix::D0B)), &a.d1, w)?;
-        conv_transpose2d_forward(b, &s.d1, Activation::Relu, &a.d1, m.w(ix::D1W), Some(m.w(ix::D1B)), &a.d2, w)?;
-        conv_transpose2d_forward(b, &s.d2, Activation::None, &a.d2, m.w(ix::D2W), Some(m.w(ix::D2B)), &a.logits, w)
+        dense::forward(
+            b,
+            &s.dec_in,
+            z.raw(),
+            m.w(ix::DIW).raw(),
+            Some(m.w(ix::DIB).raw()),
+            Act::Relu,
+            a.d0.raw(),
+            ds,
+        )?;
+        conv_transpose2d_forward(
+            b,
+            &s.d0,
+            Activation::Relu,
+            &a.d0,
+            m.w(ix::D0W),
+            Some(m.w(ix::D0B)),
+            &a.d1,
+            w,
+        )?;
+        conv_transpose2d_forward(
+            b,
+            &s.d1,
+            Activation::Relu,
+            &a.d1,
+            m.w(ix::D1W),
+            Some(m.w(ix::D1B)),
+            &a.d2,
+            w,
+        )?;
+        conv_transpose2d_forward(
+            b,
+            &s.d2,
+            Activation::None,
+            &a.d2,
+            m.w(ix::D2W),
+            Some(m.w(ix::D2B)),
+            &a.logits,
+            w,
+        )
     }
 
     /// Loss sums of micro-batch `c` (its first `valid` samples) into loss_out, gradients
     /// of (Σ BCE + Σ KL)/`total` into g_logits, g_mu, g_lv when `grads`.
-    fn loss(&self, b: &mut Batch, c: usize, valid: usize, total: usize, grads: bool) -> Result<(), GpuError> {
+    fn loss(
+        &self,
+        b: &mut Batch,
+        c: usize,
+        valid: usize,
+        total: usize,
+        grads: bool,
+    ) -> Result<(), GpuError> {
         let a = &self.acts;
         let scale = 1.0 / total as f32;
         let gl = grads.then(|| GradOut::set(a.g_logits.raw()));
-        let (gm, gv) = (grads.then(|| GradOut::set(a.g_mu.raw())), grads.then(|| GradOut::set(a.g_lv.raw())));
-        loss::bce_with_logits(b, valid * PIXELS, a.logits.raw(), self.xs[c].raw(), gl, scale, self.loss_scratch.raw(), self.loss_out.raw(), 2 * c)?;
-        loss::kl_normal(b, valid * LATENT, a.mu.raw(), a.lv.raw(), gm, gv, scale, self.loss_scratch.raw(), self.loss_out.raw(), 2 * c + 1)
+        let (gm, gv) = (
+            grads.then(|| GradOut::set(a.g_mu.raw())),
+            grads.then(|| GradOut::set(a.g_lv.raw())),
+        );
+        loss::bce_with_logits(
+            b,
+            valid * PIXELS,
+            a.logits.raw(),
+            self.xs[c].raw(),
+            gl,
+            scale,
+            self.loss_scratch.raw(),
+            self.loss_out.raw(),
+            2 * c,
+        )?;
+        loss::kl_normal(
+            b,
+            valid * LATENT,
+            a.mu.raw(),
+            a.lv.raw(),
+            gm,
+            gv,
+            scale,
+            self.loss_scratch.raw(),
+            self.loss_out.raw(),
+            2 * c + 1,
+        )
     }
 
     fn backward(&self, b: &mut Batch, m: &Vae, c: usize) -> Result<(), GpuError> {
         let (s, a, w) = (&self.shapes, &self.acts, &self.work);
         let accumulate = c > 0;
         let grads = |wi, dx| conv_grads(m, wi, dx, accumulate);
-        conv_transpose2d_backward(b, &s.d2, Activation::None, &a.d2, m.w(ix::D2W), None, &a.g_logits, &grads(ix::D2W, Some(&a.g_d2)), w)?;
-        conv_transpose2d_backward(b, &s.d1, Activation::Relu, &a.d1, m.w(ix::D1W), Some(&a.d2), &a.g_d2, &grads(ix::D1W, Some(&a.g_d1)), w)?;
-        conv_transpose2d_backward(b, &s.d0, Activation::Relu, &a.d0, m.w(ix::D0W), Some(&a.d1), &a.g_d1, &grads(ix::D0W, Some(&a.g_d0)), w)?;
+        conv_transpose2d_backward(
+            b,
+            &s.d2,
+            Activation::None,
+            &a.d2,
+            m.w(ix::D2W),
+            None,
+            &a.g_logits,
+            &grads(ix::D2W, Some(&a.g_d2)),
+            w,
+        )?;
+        conv_transpose2d_backward(
+            b,
+            &s.d1,
+            Activation::Relu,
+            &a.d1,
+            m.w(ix::D1W),
+            Some(&a.d2),
+            &a.g_d2,
+            &grads(ix::D1W, Some(&a.g_d1)),
+            w,
+        )?;
+        conv_transpose2d_backward(
+            b,
+            &s.d0,
+            Activation::Relu,
+            &a.d0,
+            m.w(ix::D0W),
+            Some(&a.d1),
+            &a.g_d1,
+            &grads(ix::D0W, Some(&a.g_d0)),
+            w,
+        )?;
         relu_backward(b, s.n * FLAT, a.d0.raw(), a.g_d0.raw(), a.g_d0.raw())?;
         let ds = Some(self.dense_scratch.raw());
-        dense::backward(b, &s.dec_in, a.z.raw(), m.w(ix::DIW).raw(), a.g_d0.raw(), Some(a.g_z.raw()), false, m.g(ix::DIW).raw(), Some(m.g(ix::DIB).raw()), accumulate, ds)?;
+        dense::backward(
+            b,
+            &s.dec_in,
+            a.z.raw(),
+            m.w(ix::DIW).raw(),
+            a.g_d0.raw(),
+            Some(a.g_z.raw()),
+            false,
+            m.g(ix::DIW).raw(),
+            Some(m.g(ix::DIB).raw()),
+            accumulate,
+            ds,
+        )?;
         // The KL gradient is already in g_mu / g_lv; the path through z adds to it.
-        reparam::backward(b, s.n * LATENT, a.g_z.raw(), a.lv.raw(), a.eps.raw(), GradOut::add(a.g_mu.raw()), GradOut::add(a.g_lv.raw()))?;
-        dense::backward(b, &s.mu, a.h.raw(), m.w(ix::MUW).raw(), a.g_mu.raw(), Some(a.g_h.raw()), false, m.g(ix::MUW).raw(), Some(m.g(ix::MUB).raw()), accumulate, ds)?;
-        dense::backward(b, &s.mu, a.h.raw(), m.w(ix::LVW).raw(), a.g_lv.raw(), Some(a.g_h.raw()), true, m.g(ix::LVW).raw(), Some(m.g(ix::LVB).raw()), accumulate, ds)?;
-        conv2d_backward(b, &s.e2, Activation::Relu, &a.c2, m.w(ix::E2W), Some(&a.h), &a.g_h, &grads(ix::E2W, Some(&a.g_c2)), w)?;
-        conv2d_backward(b, &s.e1, Activation::Relu, &a.c1, m.w(ix::E1W), Some(&a.c2), &a.g_c2, &grads(ix::E1W, Some(&a.g_c1)), w)?;
-        conv2d_backward(b, &s.e0, Activation::Relu, &self.xs[c], m.w(ix::E0W), Some(&a.c1), &a.g_c1, &grads(ix::E0W, None), w)
+        reparam::backward(
+            b,
+            s.n * LATENT,
+            a.g_z.raw(),
+            a.lv.raw(),
+            a.eps.raw(),
+            GradOut::add(a.g_mu.raw()),
+            GradOut::add(a.g_lv.raw()),
+        )?;
+        dense::backward(
+            b,
+            &s.mu,
+            a.h.raw(),
+            m.w(ix::MUW).raw(),
+            a.g_mu.raw(),
+            Some(a.g_h.raw()),
+            false,
+            m.g(ix::MUW).raw(),
+            Some(m.g(ix::MUB).raw()),
+            accumulate,
+            ds,
+        )?;
+        dense::backward(
+            b,
+            &s.mu,
+            a.h.raw(),
+            m.w(ix::LVW).raw(),
+            a.g_lv.raw(),
+            Some(a.g_h.raw()),
+            true,
+            m.g(ix::LVW).raw(),
+            Some(m.g(ix::LVB).raw()),
+            accumulate,
+            ds,
+        )?;
+        conv2d_backward(
+            b,
+            &s.e2,
+            Activation::Relu,
+            &a.c2,
+            m.w(ix::E2W),
+            Some(&a.h),
+            &a.g_h,
+            &grads(ix::E2W, Some(&a.g_c2)),
+            w,
+        )?;
+        conv2d_backward(
+            b,
+            &s.e1,
+            Activation::Relu,
+            &a.c1,
+            m.w(ix::E1W),
+            Some(&a.c2),
+            &a.g_c2,
+            &grads(ix::E1W, Some(&a.g_c1)),
+            w,
+        )?;
+        conv2d_backward(
+            b,
+            &s.e0,
+            Activation::Relu,
+            &self.xs[c],
+            m.w(ix::E0W),
+            Some(&a.c1),
+            &a.g_c1,
+            &grads(ix::E0W, None),
+            w,
+        )
     }
 
     /// Adds this step's loss sums to the running accumulator (no host sync).
-    fn accumulate_loss(&self, b: &mut Batch, chunks: usize, samples: usize) -> Result<(), GpuError> {
-        crate::nn::accum::accumulate(b, chunks, 2, samples as f32, self.loss_out.raw(), self.loss_acc.raw())
+    fn accumulate_loss(
+        &self,
+        b: &mut Batch,
+        chunks: usize,
+        samples: usize,
+    ) -> Result<(), GpuError> {
+        crate::nn::accum::accumulate(
+            b,
+            chunks,
+            2,
+            samples as f32,
+            self.loss_out.raw(),
+            self.loss_acc.raw(),
+        )
     }
 
     /// Record forward + loss + backward for the `n` uploaded samples: afterwards every
     /// `Param::g` holds ∂loss/∂param of loss = (Σ BCE + Σ KL) / n.
-    pub fn forward_backward(&self, b: &mut Batch, m: &Vae, n: usize, key: NoiseKey) -> Result<(), GpuError> {
+    pub fn forward_backward(
+        &self,
+        b: &mut Batch,
+        m: &Vae,
+        n: usize,
+        key: NoiseKey,
+    ) -> Result<(), GpuError> {
         assert!(self.train, "forward_backward on a scoring run");
         let chunks: Vec<_> = self.chunks(n).collect();
         for &(c, valid) in &chunks {
             // Each micro-batch draws its own noise: a distinct stream per chunk.
-            let key = NoiseKey { stream: key.stream + c as u32, ..key };
+            let key = NoiseKey {
+                stream: key.stream + c as u32,
+                ..key
+            };
             self.forward(b, m, c, Some(key))?;
             if valid < self.micro {
                 // Padding samples of a short last batch must not contribute gradients:
@@ -411,10 +733,19 @@ impl VaeRun {
     }
 
     /// Record forward + loss (no gradients), for validation loss.
-    pub fn forward_loss(&self, b: &mut Batch, m: &Vae, n: usize, key: NoiseKey) -> Result<(), GpuError> {
+    pub fn forward_loss(
+        &self,
+        b: &mut Batch,
+        m: &Vae,
+        n: usize,
+        key: NoiseKey,
+    ) -> Result<(), GpuError> {
         let chunks: Vec<_> = self.chunks(n).collect();
         for &(c, valid) in &chunks {
-            let key = NoiseKey { stream: key.stream + c as u32, ..key };
+            let key = NoiseKey {
+                stream: key.stream + c as u32,
+                ..key
+            };
             self.forward(b, m, c, Some(key))?;
             self.loss(b, c, valid, n, false)?;
         }
@@ -426,7 +757,15 @@ impl VaeRun {
     pub fn score(&self, b: &mut Batch, m: &Vae, n: usize) -> Result<(), GpuError> {
         for (c, valid) in self.chunks(n) {
             self.forward(b, m, c, None)?;
-            loss::score_l1_sigmoid(b, valid, PIXELS, self.acts.logits.raw(), self.xs[c].raw(), self.scores.raw(), c * self.micro)?;
+            loss::score_l1_sigmoid(
+                b,
+                valid,
+                PIXELS,
+                self.acts.logits.raw(),
+                self.xs[c].raw(),
+                self.scores.raw(),
+                c * self.micro,
+            )?;
         }
         Ok(())
     }
@@ -443,6 +782,10 @@ impl VaeRun {
         gpu.clear(&self.loss_acc);
         let samples = v[2] as f64;
         let d = samples.max(1.0);
-        Ok(LossParts { bce: v[0] as f64 / d, kl: v[1] as f64 / d, samples })
+        Ok(LossParts {
+            bce: v[0] as f64 / d,
+            kl: v[1] as f64 / d,
+            samples,
+        })
     }
 }

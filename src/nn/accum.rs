@@ -14,9 +14,26 @@ struct Params {
 }
 
 /// acc[j] += Σ_c src[c·width + j] (j < width); acc[width] += count. `acc` holds width + 1.
-pub fn accumulate(b: &mut Batch, chunks: usize, width: usize, count: f32, src: &wgpu::Buffer, acc: &wgpu::Buffer) -> Result<(), GpuError> {
-    let p = Params { chunks: chunks as u32, width: width as u32, count, _pad: 0 };
-    b.dispatch(Kernel::new("accum", "accumulate"), &p, &[src, acc], [(width as u32 + 1).div_ceil(64), 1, 1])
+pub fn accumulate(
+    b: &mut Batch,
+    chunks: usize,
+    width: usize,
+    count: f32,
+    src: &wgpu::Buffer,
+    acc: &wgpu::Buffer,
+) -> Result<(), GpuError> {
+    let p = Params {
+        chunks: chunks as u32,
+        width: width as u32,
+        count,
+        _pad: 0,
+    };
+    b.dispatch(
+        Kernel::new("accum", "accumulate"),
+        &p,
+        &[src, acc],
+        [(width as u32 + 1).div_ceil(64), 1, 1],
+    )
 }
 
 /// CPU reference.

@@ -116,12 +116,19 @@ impl MatmulVariant {
 
 /// True when B and C allow the vec4 kernel (see shaders/matmul_v4.wgsl).
 pub fn vec4_ok(p: &MatmulParams) -> bool {
-    p.b_cs == 1 && [p.n, p.b_rs, p.b_bs, p.b_off, p.c_rs, p.c_bs, p.c_off].iter().all(|v| v % 4 == 0)
+    p.b_cs == 1
+        && [p.n, p.b_rs, p.b_bs, p.b_off, p.c_rs, p.c_bs, p.c_off]
+            .iter()
+            .all(|v| v % 4 == 0)
 }
 
 /// True when both operands are contiguous along k (see shaders/matmul_nt.wgsl).
 pub fn nt_ok(p: &MatmulParams) -> bool {
-    p.a_cs == 1 && p.b_rs == 1 && [p.k, p.a_rs, p.a_bs, p.a_off, p.b_cs, p.b_bs, p.b_off].iter().all(|v| v % 4 == 0)
+    p.a_cs == 1
+        && p.b_rs == 1
+        && [p.k, p.a_rs, p.a_bs, p.a_off, p.b_cs, p.b_bs, p.b_off]
+            .iter()
+            .all(|v| v % 4 == 0)
 }
 
 /// The kernel and workgroup grid that compute `p` with `variant`: the register-blocked
@@ -132,7 +139,10 @@ pub fn select(variant: MatmulVariant, p: &MatmulParams) -> (Kernel, [u32; 3]) {
             return (Kernel::new("matmul_v4", "mm_v4"), variant.groups(p));
         }
         if nt_ok(p) {
-            return (Kernel::new("matmul_nt", "mm_nt"), [p.n.div_ceil(32), p.m.div_ceil(32), p.batch]);
+            return (
+                Kernel::new("matmul_nt", "mm_nt"),
+                [p.n.div_ceil(32), p.m.div_ceil(32), p.batch],
+            );
         }
     }
     (variant.kernel(), variant.groups(p))
@@ -161,8 +171,14 @@ pub fn matmul_ref(p: &MatmulParams, a: &[f32], b: &[f32], c: &mut [f32]) {
             for j in 0..p.n as usize {
                 let mut s = 0f64;
                 for k in 0..p.k as usize {
-                    let ai = p.a_off as usize + bi * p.a_bs as usize + i * p.a_rs as usize + k * p.a_cs as usize;
-                    let bj = p.b_off as usize + bi * p.b_bs as usize + k * p.b_rs as usize + j * p.b_cs as usize;
+                    let ai = p.a_off as usize
+                        + bi * p.a_bs as usize
+                        + i * p.a_rs as usize
+                        + k * p.a_cs as usize;
+                    let bj = p.b_off as usize
+                        + bi * p.b_bs as usize
+                        + k * p.b_rs as usize
+                        + j * p.b_cs as usize;
                     s += a[ai] as f64 * b[bj] as f64;
                 }
                 let ci = p.c_off as usize + bi * p.c_bs as usize + i * p.c_rs as usize + j;
