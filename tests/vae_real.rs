@@ -4,7 +4,6 @@
 
 mod common;
 #[path = "ingest_support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use common::gpu;
