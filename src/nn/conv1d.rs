@@ -490,24 +490,55 @@ pub fn backward_weight(
     check_len("conv1d x", x, s.in_len())?;
     check_len("conv1d dz", dz, s.out_len())?;
     check_len("conv1d dw", dw, s.weight_len())?;
-    let (lo, ck) = (s.l_out(), s.c_in * s.k);
     im2col(b, s.geom(), x, &scratch.col)?;
-    let a = (dz, lo, 1, s.c_out * lo);
-    let bcol = (&scratch.col, 1, lo, ck * lo);
-    if s.n == 1 {
+    let rows = WeightRows {
+        n: s.n,
+        rows: s.c_out,
+        cols: s.c_in * s.k,
+        len: s.l_out(),
+    };
+    weight_grad(b, mm, rows, dz, scratch, dw, accumulate)
+}
+
+/// The shape of a weight-gradient product: per sample, `rows`×`len` gradient rows
+/// against the `cols`×`len` im2col matrix in scratch.
+struct WeightRows {
+    n: usize,
+    rows: usize,
+    cols: usize,
+    len: usize,
+}
+
+/// dw[rows, cols] (+)= Σ_n a_n[rows, len] · col_nᵀ, with col_n the im2col matrix in
+/// `scratch.col`. Both convolution kinds' weight gradients are this product; they
+/// differ only in which tensor supplies the rows. At batch 1 it writes dw directly,
+/// else one product per sample goes to `scratch.part` and a second pass sums them.
+fn weight_grad(
+    b: &mut Batch,
+    mm: MatmulVariant,
+    w: WeightRows,
+    a: &Buf<f32>,
+    scratch: &ConvScratch,
+    dw: &Buf<f32>,
+    accumulate: bool,
+) -> Result<(), GpuError> {
+    let WeightRows { n, rows, cols, len } = w;
+    let a = (a, len, 1, rows * len);
+    let bcol = (&scratch.col, 1, len, cols * len);
+    if n == 1 {
         let beta = if accumulate { 1.0 } else { 0.0 };
-        return bmm(b, mm, (s.c_out, ck, lo, 1), a, bcol, (dw, ck, 0), beta);
+        return bmm(b, mm, (rows, cols, len, 1), a, bcol, (dw, cols, 0), beta);
     }
     bmm(
         b,
         mm,
-        (s.c_out, ck, lo, s.n),
+        (rows, cols, len, n),
         a,
         bcol,
-        (&scratch.part, ck, s.weight_len()),
+        (&scratch.part, cols, rows * cols),
         0.0,
     )?;
-    batch_sum(b, s.n, s.weight_len(), &scratch.part, dw, accumulate)
+    batch_sum(b, n, rows * cols, &scratch.part, dw, accumulate)
 }
 
 /// db (+)= Σ over n, l of dz.
@@ -693,24 +724,16 @@ pub mod transpose {
         check_len("conv_transpose1d x", x, s.in_len())?;
         check_len("conv_transpose1d dz", dz, s.out_len())?;
         check_len("conv_transpose1d dw", dw, s.weight_len())?;
-        let (l, ok) = (s.l, s.c_out * s.k);
+        // The convolution adjoint to this one has dz as its input and x as its output
+        // gradient, so dW is the same product with their roles swapped.
         im2col(b, s.geom(), dz, &scratch.col)?;
-        let a = (x, l, 1, s.c_in * l);
-        let bcol = (&scratch.col, 1, l, ok * l);
-        if s.n == 1 {
-            let beta = if accumulate { 1.0 } else { 0.0 };
-            return bmm(b, mm, (s.c_in, ok, l, 1), a, bcol, (dw, ok, 0), beta);
-        }
-        bmm(
-            b,
-            mm,
-            (s.c_in, ok, l, s.n),
-            a,
-            bcol,
-            (&scratch.part, ok, s.weight_len()),
-            0.0,
-        )?;
-        batch_sum(b, s.n, s.weight_len(), &scratch.part, dw, accumulate)
+        let rows = WeightRows {
+            n: s.n,
+            rows: s.c_in,
+            cols: s.c_out * s.k,
+            len: s.l,
+        };
+        weight_grad(b, mm, rows, x, scratch, dw, accumulate)
     }
 
     /// db (+)= Σ over n, l of dz.
