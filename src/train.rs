@@ -301,8 +301,6 @@ pub fn train_vae(
             train_idx.len(), val_idx.len(), opts.batch, run.micro, steps_per_epoch, state.epoch + 1, opts.epochs
         );
     }
-    let mut thr = None;
-    let mut val_scores = Vec::new();
     while state.epoch < opts.epochs {
         let epoch = state.epoch + 1;
         let started = Instant::now();
@@ -391,33 +389,20 @@ pub fn train_vae(
         }
         state.history.push(log);
         state.epoch = epoch;
-        // The threshold is refitted at the end; intermediate checkpoints carry none.
-        if state.epoch == opts.epochs {
-            let fit_on = if val_idx.is_empty() {
-                &train_idx
-            } else {
-                &val_idx
-            };
-            val_scores = score_indices(gpu, &model, &score_run(gpu, fit_on.len())?, data, fit_on)?;
-            thr = Some(threshold::fit(&val_scores, opts.alert_fpr));
+        // The last epoch's checkpoint is written below, with the threshold fitted on it.
+        if state.epoch < opts.epochs {
+            checkpoint(gpu, &model, &adam, &state, None, sample_opts)?.save(out)?;
         }
-        checkpoint(gpu, &model, &adam, &state, thr.as_ref(), sample_opts)?.save(out)?;
     }
-    let threshold = match thr {
-        Some(t) => t,
-        None => {
-            // Resumed at or past the last epoch: fit from the saved model.
-            let fit_on = if val_idx.is_empty() {
-                &train_idx
-            } else {
-                &val_idx
-            };
-            val_scores = score_indices(gpu, &model, &score_run(gpu, fit_on.len())?, data, fit_on)?;
-            let t = threshold::fit(&val_scores, opts.alert_fpr);
-            checkpoint(gpu, &model, &adam, &state, Some(&t), sample_opts)?.save(out)?;
-            t
-        }
+    // Also reached when resuming at or past the last epoch: the saved model is refitted.
+    let fit_on = if val_idx.is_empty() {
+        &train_idx
+    } else {
+        &val_idx
     };
+    let val_scores = score_indices(gpu, &model, &score_run(gpu, fit_on.len())?, data, fit_on)?;
+    let threshold = threshold::fit(&val_scores, opts.alert_fpr);
+    checkpoint(gpu, &model, &adam, &state, Some(&threshold), sample_opts)?.save(out)?;
     Ok(TrainOutcome {
         state,
         threshold,
