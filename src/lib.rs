@@ -4,6 +4,7 @@ pub mod commands;
 pub mod data;
 pub mod dataset;
 pub mod eval;
+pub mod explain;
 pub mod gpu;
 pub mod ingest;
 pub mod models;

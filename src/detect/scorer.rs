@@ -80,6 +80,15 @@ pub trait Scorer {
     /// Anomaly scores (higher = more anomalous) of `n` samples lying back
     /// to back in `samples`.
     fn score(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Vec<f32>>;
+    /// What drove the score of one alerted sample; `None` when this model
+    /// cannot say.
+    fn explain(
+        &mut self,
+        _gpu: &Gpu,
+        _sample: &[u8],
+    ) -> Result<Option<crate::explain::Explanation>> {
+        Ok(None)
+    }
 }
 
 /// The traffic-image VAE (MODELS.md §1-2, 7).
