@@ -88,7 +88,11 @@ fn doc_ids_and_ae_alert_on_flows_in_one_pass() {
         .collect();
     let models: Vec<&str> = alerts
         .iter()
-        .map(|a| a["gpu_nids"]["model"].as_str().unwrap())
+        .map(|a| {
+            a["alert"]["metadata"]["gpu_nids_model"][0]
+                .as_str()
+                .unwrap()
+        })
         .collect();
     assert_eq!(alerts.len(), 2, "one flow alert per model: {alerts:?}");
     assert!(
@@ -97,10 +101,13 @@ fn doc_ids_and_ae_alert_on_flows_in_one_pass() {
     );
     for a in alerts {
         assert_eq!(a["proto"], "TCP");
-        assert_eq!(a["gpu_nids"]["sample"], "flow");
+        assert_eq!(a["alert"]["metadata"]["gpu_nids_sample"][0], "flow");
         assert!(a["src_port"].is_u64() && a["dest_port"].is_u64(), "{a}");
         assert!(a["community_id"].as_str().unwrap().starts_with("1:"));
-        assert!(a["gpu_nids"]["score"].as_f64().unwrap() > -1.0);
+        let score = a["alert"]["metadata"]["gpu_nids_score"][0]
+            .as_str()
+            .unwrap();
+        assert!(score.parse::<f64>().unwrap() > -1.0);
         let ips = [
             a["src_ip"].as_str().unwrap(),
             a["dest_ip"].as_str().unwrap(),

@@ -77,9 +77,10 @@ fn identity(a: &Value) -> Value {
         "dest_ip": a["dest_ip"], "dest_port": a.get("dest_port"), "proto": a["proto"],
         "icmp_type": a.get("icmp_type"), "icmp_code": a.get("icmp_code"),
         "community_id": a["community_id"], "pcap_cnt": a["pcap_cnt"],
-        "sample": a["gpu_nids"]["sample"], "first_ts": a["gpu_nids"]["first_ts"],
-        "last_ts": a["gpu_nids"]["last_ts"], "packets": a["gpu_nids"]["packets"],
-        "first_pcap_cnt": a["gpu_nids"]["first_pcap_cnt"],
+        "direction": a["direction"],
+        "sample": gn(a, "sample"), "first_ts": gn(a, "first_ts"),
+        "last_ts": gn(a, "last_ts"), "packets": gn_u64(a, "sample_packets"),
+        "first_pcap_cnt": gn_u64(a, "first_pcap_cnt"),
     })
 }
 
@@ -101,27 +102,31 @@ fn trickbot_alerts_field_by_field_vae_and_flows_in_one_pass() {
     }
     let images: Vec<Value> = al
         .iter()
-        .filter(|a| a["gpu_nids"]["model"] == "vae")
+        .filter(|a| gn(a, "model") == "vae")
         .map(identity)
         .collect();
     let flows: Vec<Value> = al
         .iter()
-        .filter(|a| a["gpu_nids"]["model"] == "test-const")
+        .filter(|a| gn(a, "model") == "test-const")
         .map(identity)
         .collect();
     let none = Value::Null;
-    // Two directed pairs (28 and 46 packets): one partial image each at the end.
+    // Two directed pairs (28 and 46 packets): one partial image each at
+    // the end, each alert describing the pair's last packet (73 and 74,
+    // both of the one TCP connection).
     assert_eq!(
         images,
         vec![
-            json!({"timestamp": "2020-12-29T18:21:55.947454+0000", "src_ip": "10.12.29.101", "src_port": none,
-                "dest_ip": "82.118.225.196", "dest_port": none, "proto": "IP", "icmp_type": none, "icmp_code": none,
-                "community_id": "1:3HgQK5xjdzVsHiIjU1vlrcXF5jg=", "pcap_cnt": 73, "sample": "image",
+            json!({"timestamp": "2020-12-29T18:21:55.947454+0000", "src_ip": "10.12.29.101", "src_port": 61318,
+                "dest_ip": "82.118.225.196", "dest_port": 7080, "proto": "TCP", "icmp_type": none, "icmp_code": none,
+                "community_id": "1:tGBsxEBO0b8ImFwucLjeQfUF2IQ=", "pcap_cnt": 73, "direction": "to_server",
+                "sample": "image",
                 "first_ts": "2020-12-29T18:21:47.551500+0000", "last_ts": "2020-12-29T18:21:55.947454+0000",
                 "packets": 28, "first_pcap_cnt": 1}),
-            json!({"timestamp": "2020-12-29T18:21:55.947521+0000", "src_ip": "82.118.225.196", "src_port": none,
-                "dest_ip": "10.12.29.101", "dest_port": none, "proto": "IP", "icmp_type": none, "icmp_code": none,
-                "community_id": "1:3HgQK5xjdzVsHiIjU1vlrcXF5jg=", "pcap_cnt": 74, "sample": "image",
+            json!({"timestamp": "2020-12-29T18:21:55.947521+0000", "src_ip": "82.118.225.196", "src_port": 7080,
+                "dest_ip": "10.12.29.101", "dest_port": 61318, "proto": "TCP", "icmp_type": none, "icmp_code": none,
+                "community_id": "1:tGBsxEBO0b8ImFwucLjeQfUF2IQ=", "pcap_cnt": 74, "direction": "to_server",
+                "sample": "image",
                 "first_ts": "2020-12-29T18:21:47.797175+0000", "last_ts": "2020-12-29T18:21:55.947521+0000",
                 "packets": 46, "first_pcap_cnt": 2}),
         ]
@@ -133,27 +138,27 @@ fn trickbot_alerts_field_by_field_vae_and_flows_in_one_pass() {
         vec![
             json!({"timestamp": "2020-12-29T18:21:47.797621+0000", "src_ip": "10.12.29.101", "src_port": 61318,
             "dest_ip": "82.118.225.196", "dest_port": 7080, "proto": "TCP", "icmp_type": none, "icmp_code": none,
-            "community_id": "1:tGBsxEBO0b8ImFwucLjeQfUF2IQ=", "pcap_cnt": 4, "sample": "flow",
+            "community_id": "1:tGBsxEBO0b8ImFwucLjeQfUF2IQ=", "pcap_cnt": 4, "direction": "to_server",
+            "sample": "flow",
             "first_ts": "2020-12-29T18:21:47.551500+0000", "last_ts": "2020-12-29T18:21:47.797621+0000",
             "packets": 4, "first_pcap_cnt": 1})
         ]
     );
-    let vae = al.iter().find(|a| a["gpu_nids"]["model"] == "vae").unwrap();
+    let vae = al.iter().find(|a| gn(a, "model") == "vae").unwrap();
     assert_eq!(
         vae["alert"]["signature"],
         "gpu-nids VAE anomaly: pair image"
     );
-    assert_eq!(vae["gpu_nids"]["threshold"], 0.0);
-    assert!(vae["gpu_nids"]["score"].as_f64().unwrap() > 0.0);
-    // Both images of a pair share its Community ID; flows of distinct
-    // samples get distinct flow ids.
+    assert_eq!(gn_f64(vae, "threshold"), 0.0);
+    assert!(gn_f64(vae, "score") > 0.0);
+    // Flows of distinct samples get distinct flow ids.
     assert_ne!(al[0]["flow_id"], al[1]["flow_id"]);
     let stats: Vec<&Value> = ev.iter().filter(|v| v["event_type"] == "stats").collect();
     assert_eq!(stats.len(), 1, "one final stats line");
     let st = &stats[0]["stats"];
     assert_eq!(st["decoder"]["pkts"], 74);
     assert_eq!(st["detect"]["alert"], 3);
-    assert_eq!(st["gpu_nids"]["samples_built"], 3);
+    assert_eq!(s.samples_built, 3);
 }
 
 #[test]
@@ -171,7 +176,7 @@ fn threshold_override_and_checkpoint_threshold() {
     assert_eq!(s.models[0].samples, 2);
     assert_eq!(s.models[0].alerts, 0);
     assert_eq!(s.models[1].alerts, 2);
-    assert!(al.iter().all(|a| a["gpu_nids"]["threshold"] == 0.0));
+    assert!(al.iter().all(|a| gn_f64(a, "threshold") == 0.0));
     // The same image scores the same in both models (same weights).
     assert_eq!(s.models[0].samples, s.models[1].samples);
 }
@@ -192,22 +197,18 @@ fn icmp_flows_from_a_ping_sweep() {
         assert!(a.get("src_port").is_none());
         assert_eq!(a["icmp_code"], 0);
     }
-    let first = al
-        .iter()
-        .find(|a| a["gpu_nids"]["first_pcap_cnt"] == 1)
-        .unwrap();
+    let first = al.iter().find(|a| gn(a, "first_pcap_cnt") == "1").unwrap();
+    // The alert describes packet 2, the echo reply that completed the flow.
     assert_eq!(
         identity(first),
-        json!({"timestamp": "2022-09-24T21:23:16.401620+0000", "src_ip": "192.168.1.109", "src_port": null,
-            "dest_ip": "192.168.1.1", "dest_port": null, "proto": "ICMP", "icmp_type": 8, "icmp_code": 0,
-            "community_id": "1:4hC28ZXiLNVQR1HXIONZN8Os4Y8=", "pcap_cnt": 2, "sample": "flow",
+        json!({"timestamp": "2022-09-24T21:23:16.401620+0000", "src_ip": "192.168.1.1", "src_port": null,
+            "dest_ip": "192.168.1.109", "dest_port": null, "proto": "ICMP", "icmp_type": 0, "icmp_code": 0,
+            "community_id": "1:4hC28ZXiLNVQR1HXIONZN8Os4Y8=", "pcap_cnt": 2, "direction": "to_client",
+            "sample": "flow",
             "first_ts": "2022-09-24T21:23:16.398593+0000", "last_ts": "2022-09-24T21:23:16.401620+0000",
             "packets": 2, "first_pcap_cnt": 1})
     );
-    let lone = al
-        .iter()
-        .find(|a| a["gpu_nids"]["first_pcap_cnt"] == 6)
-        .unwrap();
+    let lone = al.iter().find(|a| gn(a, "first_pcap_cnt") == "6").unwrap();
     assert_eq!(lone["dest_ip"], "192.168.1.104");
     assert_eq!(lone["community_id"], "1:JSTbX1wOL2TqrnSAOJcrSBjeY+8=");
     assert_eq!(lone["pcap_cnt"], 6);
@@ -270,7 +271,11 @@ fn ipv6_and_one_way_icmp_flows() {
     let udp = by(1);
     assert_eq!(
         (udp["src_ip"].as_str(), udp["dest_ip"].as_str()),
-        (Some("2001:db8::1"), Some("2001:db8::2"))
+        // Written in full by default, as Suricata's `ipv6-compress: no`.
+        (
+            Some("2001:0db8:0000:0000:0000:0000:0000:0001"),
+            Some("2001:0db8:0000:0000:0000:0000:0000:0002")
+        )
     );
     assert_eq!(
         (
@@ -331,9 +336,9 @@ fn idle_pairs_are_flushed_in_packet_time() {
         .iter()
         .map(|a| {
             (
-                a["gpu_nids"]["first_pcap_cnt"].as_u64().unwrap(),
+                gn_u64(a, "first_pcap_cnt"),
                 a["pcap_cnt"].as_u64().unwrap(),
-                a["gpu_nids"]["packets"].as_u64().unwrap(),
+                gn_u64(a, "sample_packets"),
             )
         })
         .collect();
@@ -342,7 +347,7 @@ fn idle_pairs_are_flushed_in_packet_time() {
     let reader = CaptureReader::from_bytes("idle", isupport::pcap_le_us(1, &recs)).unwrap();
     let (ev, _, _) = run(&mut m, reader, &opts());
     assert_eq!(alerts(&ev).len(), 1);
-    assert_eq!(alerts(&ev)[0]["gpu_nids"]["packets"], 20);
+    assert_eq!(gn(&alerts(&ev)[0], "sample_packets"), "20");
 }
 
 #[test]
@@ -433,7 +438,8 @@ fn bad_packets_are_counted_and_skipped() {
         .find(|v| v["event_type"] == "stats")
         .unwrap()["stats"]["decoder"];
     assert_eq!(st["pkts"], 16);
-    assert_eq!(st["non_ip"], 8);
+    // Malformed or truncated IP, and a frame too short for Ethernet.
+    assert_eq!(st["invalid"], 8);
     // One image and one flow from the good packets.
     assert_eq!(alerts(&ev).len(), 2);
 }
@@ -479,7 +485,7 @@ fn stop_flag_drains_and_scores_what_was_built() {
         1,
         "the pending partial image is flushed and scored"
     );
-    assert_eq!(al[0]["gpu_nids"]["packets"], 12);
+    assert_eq!(gn(&al[0], "sample_packets"), "12");
 }
 
 #[test]

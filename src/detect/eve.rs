@@ -3,8 +3,10 @@
 //! Suricata's eve.json (Filebeat's Suricata module, Splunk, Wazuh, jq)
 //! takes these lines unchanged.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::path::Path;
 
 use serde::Serialize;
@@ -20,25 +22,54 @@ pub fn eve_timestamp(ts_ns: u64) -> String {
     s
 }
 
-/// Name of an IP protocol as Suricata's `proto` field gives it; numbers
-/// without a name are printed as decimal strings, as Suricata does.
+/// Name of an IP protocol as Suricata's `proto` field gives it: its name
+/// from Suricata's own table, or the decimal number where it has none.
 pub fn proto_name(p: u8) -> String {
-    match p {
-        0 => "IP",
-        1 => "ICMP",
-        2 => "IGMP",
-        4 => "IPIP",
-        6 => "TCP",
-        17 => "UDP",
-        41 => "IPv6",
-        47 => "GRE",
-        50 => "ESP",
-        51 => "AH",
-        58 => "IPv6-ICMP",
-        132 => "SCTP",
-        _ => return p.to_string(),
+    match PROTO_NAMES[p as usize] {
+        "" => p.to_string(),
+        n => n.to_string(),
     }
-    .to_string()
+}
+
+/// Suricata's `proto` name for each IP protocol number, from its
+/// `known_proto` table (IANA keywords); `""`: Suricata writes the number.
+#[rustfmt::skip]
+const PROTO_NAMES: [&str; 256] = [
+    "HOPOPT", "ICMP", "IGMP", "GGP", "IP-in-IP", "ST", "TCP", "CBT", "EGP", "IGP", "BBN-RCC-MON",
+    "NVP-II", "PUP", "ARGUS", "EMCON", "XNET", "CHAOS", "UDP", "MUX", "DCN-MEAS", "HMP", "PRM",
+    "XNS-IDP", "TRUNK-1", "TRUNK-2", "LEAF-1", "LEAF-2", "RDP", "IRTP", "ISO-TP4", "NETBLT",
+    "MFE-NSP", "MERIT-INP", "DCCP", "3PC", "IDPR", "XTP", "DDP", "IDPR-CMTP", "TP++", "IL", "IPv6",
+    "SDRP", "IPv6-Route", "IPv6-Frag", "IDRP", "RSVP", "GRE", "DSR", "BNA", "ESP", "AH", "I-NLSP",
+    "SwIPe", "NARP", "MOBILE", "TLSP", "SKIP", "IPv6-ICMP", "IPv6-NoNxt", "IPv6-Opts", "Any",
+    "CFTP", "Any", "SAT-EXPAK", "KRYPTOLAN", "RVD", "IPPC", "Any", "SAT-MON", "VISA", "IPCU",
+    "CPNX", "CPHB", "WSN", "PVP", "BR-SAT-MON", "SUN-ND", "WB-MON", "WB-EXPAK", "ISO-IP", "VMTP",
+    "SECURE-VMTP", "VINES", "TTP", "NSFNET-IGP", "DGP", "TCF", "EIGRP", "OSPF", "Sprite-RPC",
+    "LARP", "MTP", "AX.25", "OS", "MICP", "SCC-SP", "ETHERIP", "ENCAP", "Any", "GMTP", "IFMP",
+    "PNNI", "PIM", "ARIS", "SCPS", "QNX", "A/N", "IPComp", "SNP", "Compaq-Peer", "IPX-in-IP",
+    "VRRP", "PGM", "Any", "L2TP", "DDX", "IATP", "STP", "SRP", "UTI", "SMP", "SM", "PTP", "IS-IS",
+    "FIRE", "CRTP", "CRUDP", "SSCOPMCE", "IPLT", "SPS", "PIPE", "SCTP", "FC", "RSVP-E2E-IGNORE",
+    "Mobility", "UDPLite", "MPLS-in-IP", "manet", "HIP", "Shim6", "WESP", "ROHC", "Ethernet", "",
+    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
+    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
+    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
+    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
+    "", "", "", "", "", "", "", "", "", "", "", "", "", "", "",
+];
+
+/// An address as Suricata writes it. IPv6 by default in full, each group
+/// four hex digits (Suricata's `ipv6-compress: no`); compressed (RFC 5952)
+/// on request. IPv4 as a dotted quad either way.
+pub fn format_ip(ip: IpAddr, compress_v6: bool) -> String {
+    match ip {
+        IpAddr::V6(v) if !compress_v6 => {
+            let s = v.segments();
+            format!(
+                "{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}",
+                s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+            )
+        }
+        _ => ip.to_string(),
+    }
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -50,32 +81,41 @@ pub struct AlertInfo {
     pub signature: String,
     pub category: String,
     pub severity: u32,
+    /// What gpu-nids adds (model, score, explanation), as rule metadata:
+    /// each key a list of strings (docs/DETECT.md lists the keys).
+    pub metadata: BTreeMap<String, Vec<String>>,
 }
 
-/// What gpu-nids adds beside Suricata's fields.
+/// The flow (or, for an image, the pair window) an alert belongs to, as
+/// Suricata's alert `flow` object: counts up to the alerting packet.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct GpuNidsInfo {
-    /// Checkpoint "model" kind: vae, doc-ids, ae, conv-ae.
-    pub model: String,
-    /// The checkpoint file the alert came from.
-    pub model_file: String,
-    /// "image" (per address pair) or "flow".
-    pub sample: String,
-    pub score: f64,
-    pub threshold: f64,
-    pub first_ts: String,
-    pub last_ts: String,
-    pub packets: u32,
-    /// Packet number of the sample's first packet (pcap_cnt is its last).
-    pub first_pcap_cnt: u64,
+pub struct FlowInfo {
+    pub pkts_toserver: u64,
+    pub pkts_toclient: u64,
+    pub bytes_toserver: u64,
+    pub bytes_toclient: u64,
+    /// Time of the flow's first packet.
+    pub start: String,
+    /// The flow's initiator (its first packet's source) and responder.
+    pub src_ip: String,
+    pub dest_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub src_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub dest_port: Option<u16>,
 }
 
+/// One alert: the fields describe the packet that triggered it (the last
+/// packet of the sample), as Suricata's alerts describe theirs.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct AlertEvent {
     pub timestamp: String,
     pub flow_id: u64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub in_iface: Option<String>,
+    /// Packets read from a file or stdin only (Suricata leaves it out live).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pcap_cnt: Option<u64>,
     pub event_type: String,
     pub src_ip: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -89,9 +129,18 @@ pub struct AlertEvent {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub icmp_code: Option<u8>,
     pub community_id: String,
-    pub pcap_cnt: u64,
     pub alert: AlertInfo,
-    pub gpu_nids: GpuNidsInfo,
+    /// "to_server" when the packet goes the flow's way, else "to_client".
+    pub direction: String,
+    pub flow: FlowInfo,
+}
+
+/// A stats line, `timestamp` first as Suricata writes it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatsEvent {
+    pub timestamp: String,
+    pub event_type: &'static str,
+    pub stats: serde_json::Value,
 }
 
 /// Where EVE lines go. Lines are only ever handed to the OS whole: each
@@ -132,6 +181,14 @@ impl EveWriter {
     /// [`EveWriter::flush_lines`].
     pub fn push<T: Serialize>(&mut self, ev: &T) -> io::Result<()> {
         serde_json::to_writer(&mut self.buf, ev).map_err(io::Error::other)?;
+        self.buf.push(b'\n');
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Queues one already formatted event (one line of JSON, no newline).
+    pub fn push_line(&mut self, line: &str) -> io::Result<()> {
+        self.buf.extend_from_slice(line.as_bytes());
         self.buf.push(b'\n');
         self.lines += 1;
         Ok(())

@@ -101,6 +101,12 @@ pub struct DetectArgs {
     /// Live capture: bytes kept per packet.
     #[arg(long, default_value_t = 65535)]
     pub snaplen: i32,
+    /// Write IPv6 addresses compressed (`2001:db8::1`) instead of in full, as Suricata's `ipv6-compress: yes`.
+    #[arg(long)]
+    pub ipv6_compress: bool,
+    /// Hold alerts this long (packet time) to write them in timestamp order [default: with -r FILE, the idle timeout plus an eighth; stdin and live: 0, in the order samples complete].
+    #[arg(long, value_parser = parse_duration)]
+    pub reorder_window: Option<Duration>,
     /// No summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -171,6 +177,20 @@ fn print_summary(s: &Summary, models: &[Model]) {
     }
 }
 
+/// `--reorder-window`, or its default: a file is read faster than packet
+/// time passes, so holding alerts until they can be written in timestamp
+/// order costs it nothing; on stdin or a live interface the hold would
+/// delay every alert, so they go out as samples complete.
+fn reorder_window(a: &DetectArgs) -> u64 {
+    match (a.reorder_window, &a.read) {
+        (Some(w), _) => w.as_nanos() as u64,
+        (None, Some(p)) if p.as_os_str() != "-" => {
+            pipeline::ordering_window(a.idle_timeout.as_nanos() as u64)
+        }
+        _ => 0,
+    }
+}
+
 pub fn run_detect(a: &DetectArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -230,6 +250,8 @@ pub fn run_detect(a: &DetectArgs) -> Result<()> {
         filter: if a.read.is_some() { filter } else { None },
         stop,
         iface: a.interface.clone(),
+        ipv6_compress: a.ipv6_compress,
+        reorder_window_ns: reorder_window(a),
         ..PipelineOptions::default()
     };
     if !a.quiet {

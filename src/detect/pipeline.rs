@@ -8,6 +8,8 @@
 //!   (16 chunks in flight)              (16 sample chunks in flight)
 //! ```
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -16,11 +18,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::community_id::community_id_v1;
-use super::eve::{eve_timestamp, proto_name, AlertEvent, AlertInfo, EveWriter, GpuNidsInfo};
+use super::eve::{
+    eve_timestamp, format_ip, proto_name, AlertEvent, AlertInfo, EveWriter, FlowInfo, StatsEvent,
+};
 use super::scorer::{Scorer, StreamSpec};
 use crate::gpu::Gpu;
 use crate::ingest::flow::splitmix64;
 use crate::ingest::parse::parse_ip;
+use crate::ingest::sample::RowPacket;
 use crate::ingest::{
     Builder, CaptureReader, FlowBuilder, Frame, ImageBuilder, LinkType, PacketLabel, ParsedPacket,
     SampleKind, SampleMeta,
@@ -68,6 +73,13 @@ pub struct PipelineOptions {
     pub iface: Option<String>,
     /// Write a final stats line when the run ends.
     pub final_stats: bool,
+    /// Write IPv6 addresses compressed (`::`), not in Suricata's default
+    /// full form.
+    pub ipv6_compress: bool,
+    /// Hold alerts until the sample builder's packet clock has passed
+    /// their timestamp by this much, and write them in timestamp order
+    /// (docs/DETECT.md, "Order"); 0: in the order samples were completed.
+    pub reorder_window_ns: u64,
 }
 
 impl Default for PipelineOptions {
@@ -83,6 +95,8 @@ impl Default for PipelineOptions {
             record_latency: false,
             iface: None,
             final_stats: true,
+            ipv6_compress: false,
+            reorder_window_ns: 0,
         }
     }
 }
@@ -96,8 +110,16 @@ pub struct Counters {
     pub bytes: AtomicU64,
     pub ipv4: AtomicU64,
     pub ipv6: AtomicU64,
-    pub non_ip: AtomicU64,
-    /// Packets whose processing panicked (skipped).
+    pub tcp: AtomicU64,
+    pub udp: AtomicU64,
+    pub sctp: AtomicU64,
+    pub icmpv4: AtomicU64,
+    pub icmpv6: AtomicU64,
+    pub arp: AtomicU64,
+    /// Frames of another ether type (skipped).
+    pub unknown_ethertype: AtomicU64,
+    /// Packets too short or malformed to decode, or whose processing
+    /// panicked (skipped).
     pub invalid: AtomicU64,
     pub samples_built: AtomicU64,
     pub groups_open: AtomicU64,
@@ -193,12 +215,24 @@ impl PacketChunk {
 /// A finished sample on its way to the scorers.
 struct SampleMsg {
     stream: usize,
+    /// Emission order across all streams.
+    seq: u64,
     data: Vec<u8>,
     meta: SampleMeta,
-    /// ICMP type and code of a flow's first packet (for EVE and Community ID).
-    icmp: Option<(u8, u8)>,
+    /// Its rows' packets; the last one triggered it.
+    rows: Vec<RowPacket>,
+    /// Link type of the packets (flow rows are frames).
+    link: LinkType,
     /// When the packet that completed it was read (or the flush ran).
     t: Instant,
+}
+
+/// What the sample thread hands on: the samples it emitted and its packet
+/// clock after them (the latest packet time, or live the virtual time of
+/// a quiet wire); sent with no samples too, so the clock moves on.
+struct SampleChunk {
+    samples: Vec<SampleMsg>,
+    clock: u64,
 }
 
 /// Sends a chunk, waiting while the queue is full; false once the
@@ -260,6 +294,8 @@ fn capture_file(
     let mut chunk = PacketChunk::new();
     let started = Instant::now();
     let mut n = 0u64;
+    // pcap_cnt counts the packets that passed the filter, as Suricata's does.
+    let mut passed = 0u64;
     loop {
         if opts.stop.load(Relaxed) {
             break;
@@ -287,7 +323,8 @@ fn capture_file(
                 }
             }
         }
-        chunk.push(f.ts_ns, f.number, f.link, f.data, f.orig_len);
+        passed += 1;
+        chunk.push(f.ts_ns, passed, f.link, f.data, f.orig_len);
         if let Some(r) = opts.rate_pps {
             let due = Duration::from_secs_f64(n as f64 / r);
             let el = started.elapsed();
@@ -365,44 +402,42 @@ fn capture_live(
     }
 }
 
-/// ICMP type and code of the first packet in a flow sample's first row
-/// (the row keeps every header byte but the anonymised addresses).
-fn icmp_of_row(row: &[u8], link: LinkType) -> Option<(u8, u8)> {
-    let ip = parse_ip(link, row)?;
-    if !matches!(ip.proto, 1 | 58) {
-        return None;
-    }
-    let o = (ip.l3_off + ip.l3_len) as usize;
-    Some((*row.get(o)?, *row.get(o + 1)?))
-}
-
-fn wrap(
-    kind: SampleKind,
-    flow_l: usize,
-    stream: usize,
-    s: crate::ingest::Sample,
-    t: Instant,
-    link: LinkType,
-    out: &mut Vec<SampleMsg>,
-) {
-    let icmp = if kind == SampleKind::Flows && matches!(s.meta.proto, 1 | 58) {
-        icmp_of_row(&s.data[..flow_l.min(s.data.len())], link)
-    } else {
-        None
+/// Decoder counters of one packet, by its protocols (Suricata's names).
+fn count_decoded(c: &Counters, pkt: &ParsedPacket) {
+    let Some(ip) = pkt.ip.as_ref() else {
+        // Not decoded as IP: ARP, another ether type, or a frame too short
+        // or malformed to be what its link header says.
+        let et = match pkt.link {
+            LinkType::Ethernet if pkt.frame.len() >= 14 => {
+                Some(u16::from_be_bytes([pkt.frame[12], pkt.frame[13]]))
+            }
+            _ => None,
+        };
+        match et {
+            Some(0x0806) => c.arp.fetch_add(1, Relaxed),
+            Some(0x0800 | 0x86dd) | None => c.invalid.fetch_add(1, Relaxed),
+            Some(_) => c.unknown_ethertype.fetch_add(1, Relaxed),
+        };
+        return;
     };
-    out.push(SampleMsg {
-        stream,
-        data: s.data,
-        meta: s.meta,
-        icmp,
-        t,
-    });
+    if ip.version == 4 {
+        c.ipv4.fetch_add(1, Relaxed);
+    } else {
+        c.ipv6.fetch_add(1, Relaxed);
+    }
+    match ip.proto {
+        6 => c.tcp.fetch_add(1, Relaxed),
+        17 => c.udp.fetch_add(1, Relaxed),
+        132 => c.sctp.fetch_add(1, Relaxed),
+        1 => c.icmpv4.fetch_add(1, Relaxed),
+        58 => c.icmpv6.fetch_add(1, Relaxed),
+        _ => 0,
+    };
 }
 
 struct Building {
     builders: Vec<Builder>,
-    kinds: Vec<SampleKind>,
-    flow_l: Vec<usize>,
+    next_seq: u64,
 }
 
 impl Building {
@@ -410,21 +445,54 @@ impl Building {
         let builders = streams
             .iter()
             .map(|s| match s {
-                StreamSpec::Images(o) => Builder::Images(ImageBuilder::new(o.clone(), 0)),
+                StreamSpec::Images(o) => {
+                    let mut b = ImageBuilder::new(o.clone(), 0);
+                    b.set_track_rows(true);
+                    Builder::Images(b)
+                }
                 StreamSpec::Flows(o) => {
                     let mut b = FlowBuilder::new(o.clone(), 0);
                     b.set_track_updates(false);
+                    b.set_track_rows(true);
                     Builder::Flows(b)
                 }
             })
             .collect();
         Building {
             builders,
-            kinds: streams.iter().map(|s| s.kind()).collect(),
-            flow_l: streams
-                .iter()
-                .map(|s| if let StreamSpec::Flows(f) = s { f.l } else { 0 })
-                .collect(),
+            next_seq: 0,
+        }
+    }
+
+    /// Moves the samples builder `si` just emitted (in `tmp`) to `out`,
+    /// each with its row packets.
+    fn wrap(
+        &mut self,
+        si: usize,
+        tmp: &mut Vec<crate::ingest::Sample>,
+        t: Instant,
+        link: LinkType,
+        out: &mut Vec<SampleMsg>,
+    ) {
+        if tmp.is_empty() {
+            return;
+        }
+        let mut rows = match &mut self.builders[si] {
+            Builder::Images(b) => b.take_rows(),
+            Builder::Flows(b) => b.take_rows(),
+        }
+        .into_iter();
+        for s in tmp.drain(..) {
+            out.push(SampleMsg {
+                stream: si,
+                seq: self.next_seq,
+                data: s.data,
+                meta: s.meta,
+                rows: rows.next().unwrap_or_default(),
+                link,
+                t,
+            });
+            self.next_seq += 1;
         }
     }
 
@@ -447,32 +515,48 @@ fn build_samples(
     opts: PipelineOptions,
     live: bool,
     rx: Receiver<PacketChunk>,
-    tx: SyncSender<Vec<SampleMsg>>,
+    tx: SyncSender<SampleChunk>,
     c: Arc<Counters>,
 ) {
     let mut b = Building::new(&streams);
     let idle = opts.idle_timeout_ns;
-    let flush_every = (idle / 8).max(1_000_000);
+    let flush_every = flush_interval(idle);
     let mut now_ts = 0u64;
     let mut next_flush = 0u64;
     let mut last_wall = Instant::now();
     let mut last_link = LinkType::Ethernet;
     let mut tmp = Vec::new();
     let mut out: Vec<SampleMsg> = Vec::new();
-    let send = |out: &mut Vec<SampleMsg>| -> bool {
-        if out.is_empty() {
+    let mut sent_clock = 0u64;
+    // Samples wait for room; a chunk with none only moves the clock on,
+    // so it is dropped when the queue is full (the next one carries it).
+    let send = |out: &mut Vec<SampleMsg>, clock: u64, sent_clock: &mut u64| -> bool {
+        if out.is_empty() && clock == *sent_clock {
             return true;
         }
-        c.samples_built.fetch_add(out.len() as u64, Relaxed);
+        let n = out.len() as u64;
+        let msg = SampleChunk {
+            samples: std::mem::take(out),
+            clock,
+        };
         c.queue_samples.fetch_add(1, Relaxed);
-        let v = std::mem::take(out);
-        match tx.try_send(v) {
+        let ok = match tx.try_send(msg) {
             Ok(()) => true,
-            Err(TrySendError::Full(v)) => tx.send(v).is_ok(),
+            Err(TrySendError::Full(m)) if n > 0 => tx.send(m).is_ok(),
+            Err(TrySendError::Full(_)) => {
+                c.queue_samples.fetch_sub(1, Relaxed);
+                return true;
+            }
             Err(TrySendError::Disconnected(_)) => false,
+        };
+        if ok {
+            c.samples_built.fetch_add(n, Relaxed);
+            *sent_clock = clock;
         }
+        ok
     };
     let mut stopping = false;
+    let mut clock = 0u64;
     loop {
         let got = if stopping {
             // Take what the capture already handed over, then finish: a
@@ -507,9 +591,7 @@ fn build_samples(
                     let t = Instant::now();
                     for si in 0..b.builders.len() {
                         b.builders[si].flush_idle(now_ts, idle, &mut tmp);
-                        for s in tmp.drain(..) {
-                            wrap(b.kinds[si], b.flow_l[si], si, s, t, p.link, &mut out);
-                        }
+                        b.wrap(si, &mut tmp, t, p.link, &mut out);
                     }
                     next_flush = now_ts.saturating_add(flush_every);
                 }
@@ -520,16 +602,10 @@ fn build_samples(
                 // counted; the detector goes on.
                 let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     let pkt = ParsedPacket::parse(&frame);
-                    match pkt.ip.as_ref().map(|i| i.version) {
-                        Some(4) => c.ipv4.fetch_add(1, Relaxed),
-                        Some(_) => c.ipv6.fetch_add(1, Relaxed),
-                        None => c.non_ip.fetch_add(1, Relaxed),
-                    };
-                    for (si, bl) in b.builders.iter_mut().enumerate() {
-                        bl.push(&pkt, PacketLabel::default(), &mut tmp);
-                        for s in tmp.drain(..) {
-                            wrap(b.kinds[si], b.flow_l[si], si, s, ch.t, p.link, &mut out);
-                        }
+                    count_decoded(&c, &pkt);
+                    for si in 0..b.builders.len() {
+                        b.builders[si].push(&pkt, PacketLabel::default(), &mut tmp);
+                        b.wrap(si, &mut tmp, ch.t, p.link, &mut out);
                     }
                 }));
                 if res.is_err() {
@@ -538,6 +614,7 @@ fn build_samples(
                 }
             }
             last_wall = Instant::now();
+            clock = now_ts;
         } else if live && now_ts > 0 {
             // Live: packet time stands still while the wire is quiet, so
             // idle groups are judged on packet time plus the quiet wall time.
@@ -545,15 +622,14 @@ fn build_samples(
             let t = Instant::now();
             for si in 0..b.builders.len() {
                 b.builders[si].flush_idle(virt, idle, &mut tmp);
-                for s in tmp.drain(..) {
-                    wrap(b.kinds[si], b.flow_l[si], si, s, t, last_link, &mut out);
-                }
+                b.wrap(si, &mut tmp, t, last_link, &mut out);
             }
+            clock = clock.max(virt);
         }
         let (open, ev) = b.groups();
         c.groups_open.store(open, Relaxed);
         c.groups_evicted.store(ev, Relaxed);
-        if !send(&mut out) {
+        if !send(&mut out, clock, &mut sent_clock) {
             return;
         }
         if opts.stop.load(Relaxed) {
@@ -563,11 +639,23 @@ fn build_samples(
     let t = Instant::now();
     for si in 0..b.builders.len() {
         b.builders[si].finish(&mut tmp);
-        for s in tmp.drain(..) {
-            wrap(b.kinds[si], b.flow_l[si], si, s, t, last_link, &mut out);
-        }
+        b.wrap(si, &mut tmp, t, last_link, &mut out);
     }
-    send(&mut out);
+    // The end: everything may go out.
+    send(&mut out, u64::MAX, &mut sent_clock);
+}
+
+/// How often (packet time) idle groups are looked for.
+fn flush_interval(idle_ns: u64) -> u64 {
+    (idle_ns / 8).max(1_000_000)
+}
+
+/// The reorder window that puts every alert in timestamp order (but those
+/// of groups closed early to stay under the group cap): an idle-flushed
+/// sample's last packet is at most the idle timeout plus one flush
+/// interval older than the packet clock when it is emitted.
+pub fn ordering_window(idle_ns: u64) -> u64 {
+    idle_ns.saturating_add(flush_interval(idle_ns))
 }
 
 /// A model in a run: its scorer and the checkpoint it came from.
@@ -576,8 +664,15 @@ pub struct Model {
     pub file: String,
 }
 
-/// A pending sample: its facts, ICMP type/code, and when it was completed.
-type PendingItem = (SampleMeta, Option<(u8, u8)>, Instant);
+/// A sample waiting for its model's next batch.
+struct PendingItem {
+    seq: u64,
+    meta: SampleMeta,
+    rows: Vec<RowPacket>,
+    link: LinkType,
+    /// When it was completed.
+    t: Instant,
+}
 
 /// Samples waiting for one model's next batch.
 #[derive(Default)]
@@ -605,56 +700,175 @@ fn flow_id(kind: SampleKind, m: &SampleMeta) -> u64 {
     h & ((1 << 51) - 1)
 }
 
-/// The EVE alert for one sample over its model's threshold.
-pub(super) fn alert_event(
+/// What a sample's row says of its packet: protocol, ports (TCP, UDP,
+/// SCTP) and ICMP type and code. A flow row is the frame's first bytes; an
+/// image row the IP and transport headers (cut at 64 bytes, padded).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct RowFacts {
+    proto: Option<u8>,
+    ports: Option<(u16, u16)>,
+    icmp: Option<(u8, u8)>,
+}
+
+fn row_facts(row: &[u8], link: LinkType) -> RowFacts {
+    let Some(ip) = parse_ip(link, row) else {
+        // An image row cut inside IPv6 extension headers: the protocol
+        // field of the fixed header still names the next header.
+        let proto = match (link, row.first().map(|b| b >> 4)) {
+            (LinkType::Raw, Some(4)) => row.get(9).copied(),
+            (LinkType::Raw, Some(6)) => row.get(6).copied(),
+            _ => None,
+        };
+        return RowFacts {
+            proto,
+            ..Default::default()
+        };
+    };
+    let l4 = (ip.l3_off + ip.l3_len) as usize;
+    RowFacts {
+        proto: Some(ip.proto),
+        ports: (matches!(ip.proto, 6 | 17 | 132) && ip.has_l4).then_some((ip.sport, ip.dport)),
+        icmp: match (ip.proto, row.get(l4), row.get(l4 + 1)) {
+            (1 | 58, Some(&t), Some(&c)) => Some((t, c)),
+            _ => None,
+        },
+    }
+}
+
+/// What `explain` said, as alert metadata: at most this many of each.
+const EXPLAIN_TOP: usize = 5;
+
+/// Where the scoring loop is: which options, and whether packets come
+/// live (no `pcap_cnt`).
+struct AlertContext<'a> {
+    opts: &'a PipelineOptions,
+    live: bool,
+}
+
+/// The EVE alert for one sample over its model's threshold. It describes
+/// the sample's last packet (the one that completed it, or the last before
+/// its group was flushed), as Suricata's alerts describe the packet that
+/// triggered them.
+#[allow(clippy::too_many_arguments)]
+fn alert_event(
     model: &Model,
     kind: SampleKind,
-    m: &SampleMeta,
-    icmp: Option<(u8, u8)>,
+    item: &PendingItem,
+    sample: &[u8],
+    flow_l: usize,
     score: f64,
-    iface: Option<&str>,
+    explanation: Option<&crate::explain::Explanation>,
+    cx: &AlertContext,
 ) -> AlertEvent {
-    let (src, dst) = (m.src_ip(), m.dst_ip());
-    let mut ev_ports = None;
-    let mut icmp_tc = None;
-    let (proto, cid) = match kind {
-        // A pair image spans every protocol and flow between two hosts; it
-        // gets proto "IP" (the pseudo-protocol 0 of /etc/protocols) and the
-        // Community ID of that address pair with protocol 0 and no ports:
-        // the same for every image of the pair in either direction, and
-        // never equal to a real flow's ID.
-        SampleKind::Images => ("IP".to_string(), community_id_v1(0, src, dst, 0, None)),
-        SampleKind::Flows => {
-            let p = m.proto;
-            let cid = match p {
-                6 | 17 => {
-                    ev_ports = Some((m.sport, m.dport));
-                    community_id_v1(0, src, dst, p, Some((m.sport, m.dport)))
-                }
-                1 | 58 => {
-                    icmp_tc = icmp;
-                    community_id_v1(0, src, dst, p, icmp.map(|(t, c)| (t as u16, c as u16)))
-                }
-                _ => community_id_v1(0, src, dst, p, None),
-            };
-            (proto_name(p), cid)
+    let m = &item.meta;
+    let ip = |a: std::net::IpAddr| format_ip(a, cx.opts.ipv6_compress);
+    let last_row = item.rows.len().saturating_sub(1);
+    let trigger = item.rows.last().copied().unwrap_or(RowPacket {
+        number: m.completed_by,
+        len: 0,
+        reverse: false,
+    });
+    let (row, link) = match kind {
+        SampleKind::Images => {
+            let o = last_row * crate::ingest::IMAGE_SIDE;
+            (sample.get(o..o + crate::ingest::IMAGE_SIDE), LinkType::Raw)
         }
+        SampleKind::Flows => (
+            sample.get(last_row * flow_l..(last_row + 1) * flow_l),
+            item.link,
+        ),
     };
+    let facts = row.map(|r| row_facts(r, link)).unwrap_or_default();
+    let (fsrc, fdst) = (m.src_ip(), m.dst_ip());
+    let (src, dst) = if trigger.reverse {
+        (fdst, fsrc)
+    } else {
+        (fsrc, fdst)
+    };
+    // A flow's protocol and ports are its key's; an image's are those of
+    // the packet behind the alert (a pair mixes protocols).
+    let (proto, flow_ports, ports) = match kind {
+        SampleKind::Flows => {
+            let fp = matches!(m.proto, 6 | 17 | 132).then_some((m.sport, m.dport));
+            let p = fp.map(|(s, d)| if trigger.reverse { (d, s) } else { (s, d) });
+            (m.proto, fp, p)
+        }
+        SampleKind::Images => (facts.proto.unwrap_or(0), None, facts.ports),
+    };
+    let icmp = if matches!(proto, 1 | 58) {
+        facts.icmp
+    } else {
+        None
+    };
+    let cid_ports = ports.or(icmp.map(|(t, c)| (t as u16, c as u16)));
+    let cid = community_id_v1(0, src, dst, proto, cid_ports);
+    let (mut pts, mut ptc, mut bts, mut btc) = (0u64, 0u64, 0u64, 0u64);
+    for r in &item.rows {
+        if r.reverse {
+            ptc += 1;
+            btc += r.len as u64;
+        } else {
+            pts += 1;
+            bts += r.len as u64;
+        }
+    }
     let sig = model.scorer.signature();
+    let mut md = std::collections::BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        md.insert(format!("gpu_nids_{k}"), vec![v]);
+    };
+    put("model", model.scorer.kind().to_string());
+    put("model_file", model.file.clone());
+    put(
+        "sample",
+        match kind {
+            SampleKind::Images => "image",
+            SampleKind::Flows => "flow",
+        }
+        .into(),
+    );
+    put("score", score.to_string());
+    put("threshold", model.scorer.threshold().to_string());
+    put("first_ts", eve_timestamp(m.first_ts_ns));
+    put("last_ts", eve_timestamp(m.last_ts_ns));
+    put("sample_packets", m.packets.to_string());
+    put("first_pcap_cnt", m.first_packet.to_string());
+    if let Some(e) = explanation {
+        let fields: Vec<String> = e
+            .fields
+            .iter()
+            .take(EXPLAIN_TOP)
+            .map(|(f, _)| f.clone())
+            .collect();
+        let packets: Vec<String> = e
+            .packets
+            .iter()
+            .filter_map(|&(r, _)| item.rows.get(r))
+            .take(EXPLAIN_TOP)
+            .map(|r| r.number.to_string())
+            .collect();
+        // The schema wants at least one item in a metadata list.
+        if !fields.is_empty() {
+            md.insert("gpu_nids_fields".into(), fields);
+        }
+        if !packets.is_empty() {
+            md.insert("gpu_nids_packets".into(), packets);
+        }
+    }
     AlertEvent {
         timestamp: eve_timestamp(m.last_ts_ns),
         flow_id: flow_id(kind, m),
-        in_iface: iface.map(str::to_string),
+        in_iface: cx.opts.iface.clone(),
+        pcap_cnt: (!cx.live).then_some(trigger.number),
         event_type: "alert".into(),
-        src_ip: src.to_string(),
-        src_port: ev_ports.map(|p| p.0),
-        dest_ip: dst.to_string(),
-        dest_port: ev_ports.map(|p| p.1),
-        proto,
-        icmp_type: icmp_tc.map(|x| x.0),
-        icmp_code: icmp_tc.map(|x| x.1),
+        src_ip: ip(src),
+        src_port: ports.map(|p| p.0),
+        dest_ip: ip(dst),
+        dest_port: ports.map(|p| p.1),
+        proto: proto_name(proto),
+        icmp_type: icmp.map(|x| x.0),
+        icmp_code: icmp.map(|x| x.1),
         community_id: cid,
-        pcap_cnt: m.completed_by,
         alert: AlertInfo {
             action: "allowed".into(),
             gid: 1,
@@ -663,21 +877,24 @@ pub(super) fn alert_event(
             signature: sig.text,
             category: "Potentially Bad Traffic".into(),
             severity: 2,
+            metadata: md,
         },
-        gpu_nids: GpuNidsInfo {
-            model: model.scorer.kind().to_string(),
-            model_file: model.file.clone(),
-            sample: match kind {
-                SampleKind::Images => "image",
-                SampleKind::Flows => "flow",
-            }
-            .into(),
-            score,
-            threshold: model.scorer.threshold(),
-            first_ts: eve_timestamp(m.first_ts_ns),
-            last_ts: eve_timestamp(m.last_ts_ns),
-            packets: m.packets,
-            first_pcap_cnt: m.first_packet,
+        direction: if trigger.reverse {
+            "to_client"
+        } else {
+            "to_server"
+        }
+        .into(),
+        flow: FlowInfo {
+            pkts_toserver: pts,
+            pkts_toclient: ptc,
+            bytes_toserver: bts,
+            bytes_toclient: btc,
+            start: eve_timestamp(m.first_ts_ns),
+            src_ip: ip(fsrc),
+            dest_ip: ip(fdst),
+            src_port: flow_ports.map(|p| p.0),
+            dest_port: flow_ports.map(|p| p.1),
         },
     }
 }
@@ -689,93 +906,135 @@ fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-fn stats_event(
-    c: &Counters,
-    models: &[Model],
-    summ: &[ModelSummary],
-    pending: &[Pending],
-    started: Instant,
-) -> serde_json::Value {
+/// A stats line in Suricata's counter names only (its schema allows no
+/// others); what has no Suricata name is in the end-of-run summary.
+fn stats_event(c: &Counters, summ: &[ModelSummary], live: bool, started: Instant) -> StatsEvent {
     let l = |a: &AtomicU64| a.load(Relaxed);
     let alerts: u64 = summ.iter().map(|s| s.alerts).sum();
-    serde_json::json!({
-        "timestamp": eve_timestamp(now_ns()),
-        "event_type": "stats",
-        "stats": {
-            "uptime": started.elapsed().as_secs(),
-            "capture": {
-                "kernel_packets": l(&c.kernel_packets),
-                "kernel_drops": l(&c.kernel_drops),
-                "kernel_ifdrops": l(&c.kernel_ifdrops),
-            },
-            "decoder": {
-                "pkts": l(&c.packets),
-                "bytes": l(&c.bytes),
-                "ipv4": l(&c.ipv4),
-                "ipv6": l(&c.ipv6),
-                "non_ip": l(&c.non_ip),
-                "invalid": l(&c.invalid),
-            },
-            "detect": { "alert": alerts },
-            "gpu_nids": {
-                "packets_read": l(&c.packets_read),
-                "filtered_out": l(&c.filtered_out),
-                "samples_built": l(&c.samples_built),
-                "groups_open": l(&c.groups_open),
-                "groups_evicted": l(&c.groups_evicted),
-                "queues": {
-                    "packet_chunks": l(&c.queue_packets),
-                    "sample_chunks": l(&c.queue_samples),
-                    "pending_samples": pending.iter().map(|p| p.items.len()).sum::<usize>(),
-                },
-                "models": models.iter().zip(summ).map(|(m, s)| serde_json::json!({
-                    "model": m.scorer.kind(),
-                    "file": m.file,
-                    "samples_scored": s.samples,
-                    "alerts": s.alerts,
-                    "batches": s.batches,
-                })).collect::<Vec<_>>(),
-            },
+    let mut stats = serde_json::json!({
+        "uptime": started.elapsed().as_secs(),
+        "decoder": {
+            "pkts": l(&c.packets),
+            "bytes": l(&c.bytes),
+            "ipv4": l(&c.ipv4),
+            "ipv6": l(&c.ipv6),
+            "tcp": l(&c.tcp),
+            "udp": l(&c.udp),
+            "sctp": l(&c.sctp),
+            "icmpv4": l(&c.icmpv4),
+            "icmpv6": l(&c.icmpv6),
+            "arp": l(&c.arp),
+            "unknown_ethertype": l(&c.unknown_ethertype),
+            "invalid": l(&c.invalid),
         },
-    })
+        // Open pairs and flows, and those closed early to stay under the cap.
+        "flow": {
+            "active": l(&c.groups_open),
+            "memcap": l(&c.groups_evicted),
+        },
+        "detect": { "alert": alerts },
+    });
+    // Kernel counters exist only for a live interface; Suricata writes
+    // none when it reads a file.
+    if live {
+        stats["capture"] = serde_json::json!({
+            "kernel_packets": l(&c.kernel_packets),
+            "kernel_drops": l(&c.kernel_drops),
+            "kernel_ifdrops": l(&c.kernel_ifdrops),
+        });
+    }
+    StatsEvent {
+        timestamp: eve_timestamp(now_ns()),
+        event_type: "stats",
+        stats,
+    }
 }
 
-/// Scores one model's pending samples and writes their alerts.
+/// Alerts scored but not yet written, held so that they go out in order
+/// (docs/DETECT.md, "Order").
+#[derive(Default)]
+struct Reorder {
+    /// (timestamp, sample order, model) → the formatted line.
+    held: BinaryHeap<Reverse<(u64, u64, usize, String)>>,
+    /// (samples received so far, packet clock) per chunk from the sample
+    /// thread, oldest first, until every model has scored past it.
+    marks: VecDeque<(u64, u64)>,
+    /// Packet clock up to which every sample has been scored.
+    watermark: u64,
+}
+
+impl Reorder {
+    /// Moves the watermark on: `scored` = every sample with a lower order
+    /// number has been scored by every model.
+    fn advance(&mut self, scored: u64) {
+        while let Some(&(end, clock)) = self.marks.front() {
+            if end > scored {
+                break;
+            }
+            self.watermark = self.watermark.max(clock);
+            self.marks.pop_front();
+        }
+    }
+
+    /// Queues the alerts that may go out now, in order.
+    fn release(&mut self, window: u64, out: &mut EveWriter) -> Result<()> {
+        while let Some(Reverse((ts, ..))) = self.held.peek() {
+            if ts.saturating_add(window) > self.watermark {
+                break;
+            }
+            let Some(Reverse((_, _, _, line))) = self.held.pop() else {
+                break;
+            };
+            out.push_line(&line)?;
+        }
+        Ok(())
+    }
+}
+
+/// Scores one model's pending samples and queues their alerts.
+#[allow(clippy::too_many_arguments)]
 fn score_pending(
     gpu: &Gpu,
+    mi: usize,
     model: &mut Model,
-    kind: SampleKind,
+    stream: &StreamSpec,
     p: &mut Pending,
     s: &mut ModelSummary,
-    out: &mut EveWriter,
-    opts: &PipelineOptions,
+    reorder: &mut Reorder,
+    cx: &AlertContext,
 ) -> Result<()> {
     let n = p.items.len();
     if n == 0 {
         return Ok(());
     }
+    let kind = stream.kind();
+    let len = stream.sample_len();
+    let flow_l = match stream {
+        StreamSpec::Flows(f) => f.l,
+        StreamSpec::Images(_) => 0,
+    };
     let scores = model.scorer.score(gpu, &p.data, n)?;
     let thr = model.scorer.threshold();
-    for (i, (meta, icmp, _)) in p.items.iter().enumerate() {
+    for (i, item) in p.items.iter().enumerate() {
         let sc = scores[i] as f64;
         if sc > thr {
-            out.push(&alert_event(
-                model,
-                kind,
-                meta,
-                *icmp,
-                sc,
-                opts.iface.as_deref(),
-            ))
-            .context("formatting an alert")?;
+            let sample = &p.data[i * len..(i + 1) * len];
+            let ex = model
+                .scorer
+                .explain(gpu, sample)
+                .context("explaining an alert")?;
+            let ev = alert_event(model, kind, item, sample, flow_l, sc, ex.as_ref(), cx);
+            let line = serde_json::to_string(&ev).context("formatting an alert")?;
+            reorder
+                .held
+                .push(Reverse((item.meta.last_ts_ns, item.seq, mi, line)));
             s.alerts += 1;
         }
     }
-    out.flush_lines().context("writing alerts")?;
-    if opts.record_latency {
+    if cx.opts.record_latency {
         let t = Instant::now();
         s.latencies
-            .extend(p.items.iter().map(|x| (t - x.2).as_secs_f64()));
+            .extend(p.items.iter().map(|x| (t - x.t).as_secs_f64()));
     }
     s.samples += n as u64;
     s.batches += 1;
@@ -808,11 +1067,10 @@ pub fn run(
         };
         model_stream.push(i);
     }
-    let kinds: Vec<SampleKind> = model_stream.iter().map(|&i| streams[i].kind()).collect();
     let counters = Arc::new(Counters::default());
     let err = Arc::new(Mutex::new(None::<String>));
     let (ptx, prx) = sync_channel::<PacketChunk>(PACKET_QUEUE);
-    let (stx, srx) = sync_channel::<Vec<SampleMsg>>(SAMPLE_QUEUE);
+    let (stx, srx) = sync_channel::<SampleChunk>(SAMPLE_QUEUE);
     let live = matches!(source, Source::Live(_));
     let started = Instant::now();
     {
@@ -844,6 +1102,10 @@ pub fn run(
             ..Default::default()
         })
         .collect();
+    let cx = AlertContext { opts, live };
+    let mut reorder = Reorder::default();
+    // Samples received so far (their order numbers are 0..received).
+    let mut received = 0u64;
     let batch = opts.batch.max(1);
     let mut next_stats = opts
         .stats_interval
@@ -863,30 +1125,39 @@ pub fn run(
                 d.saturating_duration_since(now)
             });
             let done = match srx.recv_timeout(wait) {
-                Ok(v) => {
+                Ok(chunk) => {
                     counters.queue_samples.fetch_sub(1, Relaxed);
-                    for s in v {
+                    for s in chunk.samples {
+                        received = received.max(s.seq + 1);
                         for mi in 0..models.len() {
                             if model_stream[mi] != s.stream {
                                 continue;
                             }
                             let p = &mut pending[mi];
                             p.data.extend_from_slice(&s.data);
-                            p.items.push((s.meta, s.icmp, s.t));
                             p.oldest.get_or_insert(s.t);
+                            p.items.push(PendingItem {
+                                seq: s.seq,
+                                meta: s.meta,
+                                rows: s.rows.clone(),
+                                link: s.link,
+                                t: s.t,
+                            });
                             if p.items.len() >= batch {
                                 score_pending(
                                     gpu,
+                                    mi,
                                     &mut models[mi],
-                                    kinds[mi],
+                                    &streams[model_stream[mi]],
                                     p,
                                     &mut summ[mi],
-                                    out,
-                                    opts,
+                                    &mut reorder,
+                                    &cx,
                                 )?;
                             }
                         }
                     }
+                    reorder.marks.push_back((received, chunk.clock));
                     false
                 }
                 Err(RecvTimeoutError::Timeout) => false,
@@ -898,25 +1169,41 @@ pub fn run(
                     if done || now >= o + opts.max_latency {
                         score_pending(
                             gpu,
+                            mi,
                             &mut models[mi],
-                            kinds[mi],
+                            &streams[model_stream[mi]],
                             &mut pending[mi],
                             &mut summ[mi],
-                            out,
-                            opts,
+                            &mut reorder,
+                            &cx,
                         )?;
                     }
                 }
             }
+            // Every sample below the oldest one still pending has been
+            // scored by every model.
+            let scored = pending
+                .iter()
+                .filter_map(|p| p.items.first().map(|i| i.seq))
+                .min()
+                .unwrap_or(received);
+            reorder.advance(scored);
+            if done {
+                reorder.watermark = u64::MAX;
+            }
+            reorder.release(opts.reorder_window_ns, out)?;
+            out.flush_lines().context("writing alerts")?;
+            if done {
+                // The final stats line follows; a periodic one now would
+                // only repeat it.
+                return Ok(());
+            }
             if let (Some(ns), Some(iv)) = (next_stats, opts.stats_interval) {
                 if now >= ns {
-                    out.push(&stats_event(&counters, models, &summ, &pending, started))?;
+                    out.push(&stats_event(&counters, &summ, live, started))?;
                     out.flush_lines()?;
                     next_stats = Some((ns + iv).max(now));
                 }
-            }
-            if done {
-                return Ok(());
             }
         }
     })();
@@ -925,7 +1212,7 @@ pub fn run(
     let _ = builder.join();
     result?;
     if opts.final_stats {
-        out.push(&stats_event(&counters, models, &summ, &pending, started))?;
+        out.push(&stats_event(&counters, &summ, live, started))?;
         out.flush_lines()?;
     }
     let l = |a: &AtomicU64| a.load(Relaxed);

@@ -3,7 +3,7 @@
 //! per flow unless asked to keep them.
 
 use super::parse::{Addr, IpInfo, ParsedPacket};
-use super::sample::{PacketLabel, Sample, SampleMeta, SampleUpdate};
+use super::sample::{PacketLabel, RowPacket, Sample, SampleMeta, SampleUpdate};
 use super::table::{Group, GroupTable};
 
 /// Flow state costs its n·l sample buffer plus about this much at peak: a
@@ -28,7 +28,7 @@ pub struct FlowKey {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FlowKind {
-    /// TCP/UDP 5-tuple (ports 0 for non-first fragments).
+    /// TCP/UDP/SCTP 5-tuple (ports 0 for non-first fragments).
     Ports,
     /// ICMP echo-like messages: addresses and identifier (in `pa`).
     IcmpQuery,
@@ -51,7 +51,8 @@ fn icmp_query(proto: u8, t: u8) -> bool {
 impl FlowKey {
     pub fn of(ip: &IpInfo) -> Self {
         let (kind, ps, pd) = match ip.proto {
-            6 | 17 => (FlowKind::Ports, ip.sport, ip.dport),
+            // SCTP by its ports too, as Suricata and the Community ID spec key it.
+            6 | 17 | 132 => (FlowKind::Ports, ip.sport, ip.dport),
             1 | 58 if ip.has_l4 && icmp_query(ip.proto, ip.icmp_type) => {
                 (FlowKind::IcmpQuery, ip.icmp_id, ip.icmp_id)
             }
@@ -157,6 +158,8 @@ struct Flow {
     dirty: bool,
     meta: SampleMeta,
     last_seen: u64,
+    /// The sample's rows' packets, when tracked.
+    rows: Vec<RowPacket>,
 }
 
 impl Group for Flow {
@@ -181,6 +184,9 @@ pub struct FlowBuilder {
     updates: Vec<SampleUpdate>,
     track_updates: bool,
     stats: BuilderStats,
+    track_rows: bool,
+    /// Row packets of the samples emitted since the last `take_rows`.
+    rows_out: Vec<Vec<RowPacket>>,
 }
 
 impl FlowBuilder {
@@ -194,7 +200,20 @@ impl FlowBuilder {
             updates: Vec::new(),
             track_updates: true,
             stats: BuilderStats::default(),
+            track_rows: false,
+            rows_out: Vec::new(),
         }
+    }
+
+    /// Keep each row's packet number, length and direction (`detect`).
+    pub fn set_track_rows(&mut self, on: bool) {
+        self.track_rows = on;
+    }
+
+    /// With row tracking: the row packets of every sample emitted since
+    /// the last call, in the order the samples were emitted.
+    pub fn take_rows(&mut self) -> Vec<Vec<RowPacket>> {
+        std::mem::take(&mut self.rows_out)
     }
 
     /// Live detection has no use for late label changes; turning them off
@@ -267,6 +286,7 @@ impl FlowBuilder {
                         ..Default::default()
                     },
                     last_seen: clock,
+                    rows: Vec::new(),
                 },
             )
         };
@@ -289,12 +309,28 @@ impl FlowBuilder {
                 anonymise(dst, ip, &key, key.seed());
             }
             flow.meta.completed_by = pkt.number;
+            if self.track_rows {
+                let m = &flow.meta;
+                let reverse = if key.kind == FlowKind::Ports {
+                    (ip.src, ip.sport) != (m.src, m.sport)
+                } else {
+                    ip.src != m.src
+                };
+                flow.rows.push(RowPacket {
+                    number: pkt.number,
+                    len: pkt.frame.len() as u32,
+                    reverse,
+                });
+            }
             if flow.count as usize == n {
                 let data = flow.buf.take().map(|b| b.into_vec()).unwrap_or_default();
                 flow.seq = Some(self.next_seq);
                 flow.dirty = false;
                 self.next_seq += 1;
                 self.stats.samples += 1;
+                if self.track_rows {
+                    self.rows_out.push(std::mem::take(&mut flow.rows));
+                }
                 out.push(Sample {
                     data,
                     meta: Self::meta_of(flow),
@@ -322,6 +358,9 @@ impl FlowBuilder {
             // Fewer than n packets: the rest of the sample stays zero.
             self.next_seq += 1;
             self.stats.samples += 1;
+            if self.track_rows {
+                self.rows_out.push(std::mem::take(&mut f.rows));
+            }
             out.push(Sample {
                 data: buf.into_vec(),
                 meta: Self::meta_of(&f),

@@ -3,7 +3,7 @@
 //! (source IP, destination IP) group.
 
 use super::parse::{Addr, ParsedPacket};
-use super::sample::{PacketLabel, Sample, SampleMeta};
+use super::sample::{PacketLabel, RowPacket, Sample, SampleMeta};
 use super::table::{Group, GroupTable};
 
 pub const IMAGE_SIDE: usize = 64;
@@ -71,6 +71,8 @@ struct Pair {
     first_packet: u64,
     last_packet: u64,
     last_seen: u64,
+    /// The rows' packets, when tracked.
+    row_packets: Vec<RowPacket>,
 }
 
 impl Group for Pair {
@@ -89,6 +91,9 @@ pub struct ImageBuilder {
     file_index: u32,
     clock: u64,
     stats: BuilderStats,
+    track_rows: bool,
+    /// Row packets of the samples emitted since the last `take_rows`.
+    rows_out: Vec<Vec<RowPacket>>,
 }
 
 impl ImageBuilder {
@@ -99,7 +104,20 @@ impl ImageBuilder {
             file_index,
             clock: 0,
             stats: BuilderStats::default(),
+            track_rows: false,
+            rows_out: Vec::new(),
         }
+    }
+
+    /// Keep each row's packet number, length and direction (`detect`).
+    pub fn set_track_rows(&mut self, on: bool) {
+        self.track_rows = on;
+    }
+
+    /// With row tracking: the row packets of every sample emitted since
+    /// the last call, in the order the samples were emitted.
+    pub fn take_rows(&mut self) -> Vec<Vec<RowPacket>> {
+        std::mem::take(&mut self.rows_out)
     }
 
     pub fn stats(&self) -> &BuilderStats {
@@ -150,6 +168,7 @@ impl ImageBuilder {
                     first_packet: pkt.number,
                     last_packet: pkt.number,
                     last_seen: clock,
+                    row_packets: Vec::new(),
                 },
             )
         };
@@ -167,6 +186,13 @@ impl ImageBuilder {
         pair.last_ts = pkt.ts_ns;
         pair.last_packet = pkt.number;
         pair.last_seen = clock;
+        if self.track_rows {
+            pair.row_packets.push(RowPacket {
+                number: pkt.number,
+                len: pkt.frame.len() as u32,
+                reverse: ip.src != pair.src,
+            });
+        }
 
         // The row: IP header (with options / extension headers) and the
         // L4 header are contiguous in the frame.
@@ -193,6 +219,9 @@ impl ImageBuilder {
             pair.rows = 0;
             pair.malicious = 0;
             self.stats.samples += 1;
+            if self.track_rows {
+                self.rows_out.push(std::mem::take(&mut pair.row_packets));
+            }
             out.push(Sample { data, meta });
         }
         self.stats.peak_groups = self.stats.peak_groups.max(self.table.map.len() as u64);
@@ -229,6 +258,9 @@ impl ImageBuilder {
         let meta = Self::meta_of(&p, self.file_index);
         p.buf.resize(IMAGE_LEN, PAD);
         self.stats.samples += 1;
+        if self.track_rows {
+            self.rows_out.push(std::mem::take(&mut p.row_packets));
+        }
         out.push(Sample { data: p.buf, meta });
     }
 

@@ -51,7 +51,7 @@ pub struct IpInfo {
     /// IPv4 header with options, or IPv6 header with extension headers.
     pub l3_len: u32,
     /// TCP header with options, 8 for UDP/ICMP/ICMPv6, 0 when absent
-    /// (non-first fragment, other protocol); cut to the captured bytes.
+    /// (non-first fragment, other protocol, SCTP); cut to the captured bytes.
     pub l4_len: u32,
     /// Transport protocol (after IPv6 extension headers).
     pub proto: u8,
@@ -265,6 +265,9 @@ pub fn parse_ip(link: LinkType, d: &[u8]) -> Option<IpInfo> {
             info.l4_len = l4.len().min(8) as u32;
             ports(&mut info, l4);
         }
+        // SCTP's common header starts with the ports; the header bytes stay
+        // out of the rows (l4_len 0), as before ports keyed its flows.
+        p if p == ip_number::SCTP.0 => ports(&mut info, l4),
         p if p == ip_number::ICMP.0 || p == ip_number::IPV6_ICMP.0 => {
             info.l4_len = l4.len().min(8) as u32;
             if !l4.is_empty() {

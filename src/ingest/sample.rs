@@ -99,6 +99,19 @@ impl SampleMeta {
     }
 }
 
+/// One packet of a sample, in row order. Kept only when a builder is asked
+/// to (`detect`): it names the packet behind an alert and maps a row of an
+/// explanation to its packet number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowPacket {
+    /// Packet number, as [`SampleMeta::first_packet`].
+    pub number: u64,
+    /// Captured length (what Suricata's flow byte counters add up).
+    pub len: u32,
+    /// Sent by the sample's `dst` (a reply), not its `src`.
+    pub reverse: bool,
+}
+
 /// One finished sample: `data` is 4096 bytes for an image, n·l for a flow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sample {

@@ -190,28 +190,58 @@ pub fn assert_eve_alert(a: &Value) {
     }
     assert!(al["signature"].as_str().unwrap().starts_with("gpu-nids "));
     assert!(al["category"].is_string());
-    let g = &a["gpu_nids"];
-    assert!(g["model"].is_string() && g["score"].is_number() && g["threshold"].is_number());
+    for k in [
+        "model",
+        "model_file",
+        "sample",
+        "score",
+        "threshold",
+        "first_ts",
+        "last_ts",
+        "sample_packets",
+        "first_pcap_cnt",
+    ] {
+        assert!(!gn(a, k).is_empty(), "alert.metadata.gpu_nids_{k}");
+    }
+    assert!(gn_f64(a, "score").is_finite() && gn_f64(a, "threshold").is_finite());
+    assert!(gn_u64(a, "sample_packets") >= 1);
     assert!(
-        g["first_ts"].is_string()
-            && g["last_ts"].is_string()
-            && g["packets"].as_u64().unwrap() >= 1
+        a["direction"] == "to_server" || a["direction"] == "to_client",
+        "direction {}",
+        a["direction"]
     );
-    match g["sample"].as_str().unwrap() {
-        "image" => {
-            assert!(
-                a.get("src_port").is_none() && a.get("dest_port").is_none(),
-                "image alerts have no ports"
-            );
-            assert_eq!(a["proto"], "IP");
-        }
-        "flow" => {
-            if a["proto"] == "TCP" || a["proto"] == "UDP" {
-                assert!(a["src_port"].is_u64() && a["dest_port"].is_u64());
+    let f = &a["flow"];
+    assert!(f["start"].is_string() && f["src_ip"].is_string() && f["dest_ip"].is_string());
+    assert!(f["pkts_toserver"].as_u64().unwrap() + f["pkts_toclient"].as_u64().unwrap() >= 1);
+    assert_ne!(a["proto"], "IP", "Suricata never writes proto IP");
+    match gn(a, "sample").as_str() {
+        "image" | "flow" => {
+            if a["proto"] == "TCP" || a["proto"] == "UDP" || a["proto"] == "SCTP" {
+                assert!(a["src_port"].is_u64() && a["dest_port"].is_u64(), "{a}");
             }
         }
         s => panic!("sample kind {s}"),
     }
+}
+
+/// `alert.metadata.gpu_nids_KEY[0]`, or "" when absent.
+pub fn gn(a: &Value, key: &str) -> String {
+    a["alert"]["metadata"][format!("gpu_nids_{key}")][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn gn_u64(a: &Value, key: &str) -> u64 {
+    gn(a, key)
+        .parse()
+        .unwrap_or_else(|_| panic!("gpu_nids_{key} is not a count: {a}"))
+}
+
+pub fn gn_f64(a: &Value, key: &str) -> f64 {
+    gn(a, key)
+        .parse()
+        .unwrap_or_else(|_| panic!("gpu_nids_{key} is not a number: {a}"))
 }
 
 /// A reader that hands out `data` but stalls once at byte `at` for
