@@ -700,13 +700,12 @@ fn flow_id(kind: SampleKind, m: &SampleMeta) -> u64 {
     h & ((1 << 51) - 1)
 }
 
-/// What a sample's row says of its packet: protocol, ports (TCP, UDP,
-/// SCTP) and ICMP type and code. A flow row is the frame's first bytes; an
-/// image row the IP and transport headers (cut at 64 bytes, padded).
+/// What a sample's row says of its packet: protocol, and ICMP type and
+/// code. A flow row is the frame's first bytes; an image row the IP and
+/// transport headers (cut at 64 bytes, padded).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct RowFacts {
     proto: Option<u8>,
-    ports: Option<(u16, u16)>,
     icmp: Option<(u8, u8)>,
 }
 
@@ -727,7 +726,6 @@ fn row_facts(row: &[u8], link: LinkType) -> RowFacts {
     let l4 = (ip.l3_off + ip.l3_len) as usize;
     RowFacts {
         proto: Some(ip.proto),
-        ports: (matches!(ip.proto, 6 | 17 | 132) && ip.has_l4).then_some((ip.sport, ip.dport)),
         icmp: match (ip.proto, row.get(l4), row.get(l4 + 1)) {
             (1 | 58, Some(&t), Some(&c)) => Some((t, c)),
             _ => None,
@@ -767,6 +765,7 @@ fn alert_event(
         number: m.completed_by,
         len: 0,
         reverse: false,
+        ports: None,
     });
     let (row, link) = match kind {
         SampleKind::Images => {
@@ -793,7 +792,7 @@ fn alert_event(
             let p = fp.map(|(s, d)| if trigger.reverse { (d, s) } else { (s, d) });
             (m.proto, fp, p)
         }
-        SampleKind::Images => (facts.proto.unwrap_or(0), None, facts.ports),
+        SampleKind::Images => (facts.proto.unwrap_or(0), None, trigger.ports),
     };
     let icmp = if matches!(proto, 1 | 58) {
         facts.icmp

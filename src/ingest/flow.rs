@@ -320,6 +320,7 @@ impl FlowBuilder {
                     number: pkt.number,
                     len: pkt.frame.len() as u32,
                     reverse,
+                    ports: ip.ports(),
                 });
             }
             if flow.count as usize == n {

@@ -191,6 +191,7 @@ impl ImageBuilder {
                 number: pkt.number,
                 len: pkt.frame.len() as u32,
                 reverse: ip.src != pair.src,
+                ports: ip.ports(),
             });
         }
 

@@ -76,6 +76,11 @@ impl IpInfo {
             16
         }
     }
+    /// Source and destination port of a TCP, UDP or SCTP packet whose
+    /// transport header was seen.
+    pub fn ports(&self) -> Option<(u16, u16)> {
+        (self.has_l4 && matches!(self.proto, 6 | 17 | 132)).then_some((self.sport, self.dport))
+    }
     /// Frame offsets of the source and destination IP address bytes.
     pub fn addr_offsets(&self) -> (usize, usize) {
         let o = self.l3_off as usize;

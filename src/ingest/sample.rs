@@ -110,6 +110,9 @@ pub struct RowPacket {
     pub len: u32,
     /// Sent by the sample's `dst` (a reply), not its `src`.
     pub reverse: bool,
+    /// Source and destination port (TCP, UDP, SCTP with its header seen):
+    /// an image row leaves the SCTP header out.
+    pub ports: Option<(u16, u16)>,
 }
 
 /// One finished sample: `data` is 4096 bytes for an image, n·l for a flow.
