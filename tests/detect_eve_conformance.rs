@@ -128,19 +128,34 @@ fn every_line_of_a_demo_run_validates_against_suricatas_schema() {
     let Some(dir) = eve_dir() else { return };
     let v = validator(&dir);
     let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo/test-attacks.pcap");
-    let tmp = tempfile::tempdir().unwrap();
-    let ck = tmp.path().join("vae.safetensors");
-    write_vae_checkpoint(&ck, Some(0.0));
-    // The VAE fixture alerts on every image; a constant scorer on every
-    // flow, with an explanation, so every optional field shows up.
-    let mut m = load_models(common::gpu(), &[ck], 64, &[]).unwrap();
-    m.push(model(Explaining(ConstScorer::flows())));
+    // Every image and flow alerts (constant fixture scorers), the flows
+    // with an explanation, so every optional field shows up.
+    let mut m = vec![
+        model(ConstScorer::images()),
+        model(Explaining(ConstScorer::flows())),
+    ];
     let o = PipelineOptions {
         idle_timeout_ns: 10_000_000_000,
         stats_interval: Some(Duration::from_millis(1)),
         ..opts()
     };
     let text = run_text(&mut m, pcap_reader(&demo), &o);
+    // And the real VAE scorer (fixture weights, threshold 0) on the first
+    // 2000 packets: on a software GPU its forward pass is the slow part.
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = tmp.path().join("vae.safetensors");
+    write_vae_checkpoint(&ck, Some(0.0));
+    let mut vae = load_models(common::gpu(), &[ck], 64, &[]).unwrap();
+    let prefix = pcap_prefix(&std::fs::read(&demo).unwrap(), 2000);
+    let vae_text = run_text(
+        &mut vae,
+        CaptureReader::from_bytes("demo", prefix).unwrap(),
+        &o,
+    );
+    let vae_alerts = alerts(&parse_eve(&vae_text));
+    assert!(!vae_alerts.is_empty());
+    assert!(vae_alerts.iter().all(|a| gn(a, "model") == "vae"));
+    assert_valid(&v, &vae_text, "demo (VAE)");
     let ev = parse_eve(&text);
     let al = alerts(&ev);
     assert!(
@@ -523,5 +538,103 @@ fn explanations_go_into_alert_metadata() {
         for a in &al {
             assert!(v.is_valid(a), "{a}");
         }
+    }
+}
+
+/// An SCTP packet (common header only) between two fixed hosts.
+fn sctp(sport: u16, dport: u16, reply: bool) -> Vec<u8> {
+    let (a, b) = ([10, 5, 0, 1], [10, 5, 0, 2]);
+    let (s, d) = if reply { (b, a) } else { (a, b) };
+    let mut p = isupport::ipv4_header(s, d, 132, 12, &[], 0);
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&[0; 8]);
+    isupport::ethernet(0x0800, &p)
+}
+
+#[test]
+fn sctp_associations_between_two_hosts_are_separate_flows() {
+    use gpu_nids::ingest::{FlowBuilder, Frame, LinkType, PacketLabel, ParsedPacket};
+    // Two associations (ports 5000 and 6000 to 38412) interleaved, with
+    // replies: two flows, as TCP connections would be.
+    let frames = [
+        sctp(5000, 38412, false),
+        sctp(6000, 38412, false),
+        sctp(38412, 5000, true),
+        sctp(38412, 6000, true),
+    ];
+    let mut b = FlowBuilder::new(
+        gpu_nids::ingest::FlowOptions {
+            n: 2,
+            ..Default::default()
+        },
+        0,
+    );
+    let mut out = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        let frame = Frame {
+            ts_ns: i as u64,
+            link: LinkType::Ethernet,
+            data: f,
+            number: i as u64 + 1,
+            orig_len: f.len() as u32,
+        };
+        b.push(
+            &ParsedPacket::parse(&frame),
+            PacketLabel::default(),
+            &mut out,
+        );
+    }
+    b.finish(&mut out);
+    let flows: Vec<(u16, u16, u64, u64)> = out
+        .iter()
+        .map(|s| {
+            (
+                s.meta.sport,
+                s.meta.dport,
+                s.meta.first_packet,
+                s.meta.completed_by,
+            )
+        })
+        .collect();
+    assert_eq!(flows, vec![(5000, 38412, 1, 3), (6000, 38412, 2, 4)]);
+}
+
+#[test]
+fn ipv6_addresses_in_full_by_default_compressed_on_request() {
+    let t0 = 1_700_000_000_000_000_000u64;
+    let (a, b) = (
+        [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+    );
+    let recs: Vec<(u64, Vec<u8>)> = (0..4)
+        .map(|i| {
+            let p = isupport::ipv6_udp_packet(a, b, 5353, 53, b"q");
+            (t0 + i, isupport::ethernet(0x86dd, &p))
+        })
+        .collect();
+    let bytes = isupport::pcap_le_us(1, &recs);
+    for (compress, src, dst) in [
+        (
+            false,
+            "2001:0db8:0000:0000:0000:0000:0000:0001",
+            "2001:0db8:0000:0000:0000:0000:0000:0002",
+        ),
+        (true, "2001:db8::1", "2001:db8::2"),
+    ] {
+        let reader = CaptureReader::from_bytes("v6", bytes.clone()).unwrap();
+        let mut m = vec![model(ConstScorer::flows())];
+        let o = PipelineOptions {
+            ipv6_compress: compress,
+            ..opts()
+        };
+        let ev = parse_eve(&run_text(&mut m, reader, &o));
+        let al = alerts(&ev);
+        assert_eq!(al.len(), 1);
+        assert_eq!(
+            (al[0]["src_ip"].as_str(), al[0]["dest_ip"].as_str()),
+            (Some(src), Some(dst))
+        );
+        assert_eq!(al[0]["flow"]["src_ip"], src);
     }
 }
