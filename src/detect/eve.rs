@@ -3,7 +3,6 @@
 //! Suricata's eve.json (Filebeat's Suricata module, Splunk, Wazuh, jq)
 //! takes these lines unchanged.
 
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -81,9 +80,36 @@ pub struct AlertInfo {
     pub signature: String,
     pub category: String,
     pub severity: u32,
-    /// What gpu-nids adds (model, score, explanation), as rule metadata:
-    /// each key a list of strings (docs/DETECT.md lists the keys).
-    pub metadata: BTreeMap<String, Vec<String>>,
+    /// What gpu-nids adds (model, score, explanation), as rule metadata.
+    pub metadata: AlertMetadata,
+}
+
+/// gpu-nids' facts of an alert in the form of Suricata rule metadata (the
+/// schema allows `alert.metadata` any key whose value is a list of
+/// strings); the keys are stable, docs/DETECT.md lists them.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct AlertMetadata {
+    /// Checkpoint "model" kind: vae, doc-ids, ae, conv-ae.
+    pub gpu_nids_model: [String; 1],
+    /// The checkpoint file the alert came from.
+    pub gpu_nids_model_file: [String; 1],
+    /// "image" (per address pair) or "flow".
+    pub gpu_nids_sample: [String; 1],
+    pub gpu_nids_score: [String; 1],
+    pub gpu_nids_threshold: [String; 1],
+    /// Times of the sample's first and last packet.
+    pub gpu_nids_first_ts: [String; 1],
+    pub gpu_nids_last_ts: [String; 1],
+    /// Packets in the sample.
+    pub gpu_nids_sample_packets: [String; 1],
+    /// Packet number of the sample's first packet.
+    pub gpu_nids_first_pcap_cnt: [String; 1],
+    /// With an explanation: the top header fields, largest share first.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub gpu_nids_fields: Vec<String>,
+    /// With an explanation: the top packets' numbers, largest share first.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub gpu_nids_packets: Vec<String>,
 }
 
 /// The flow (or, for an image, the pair window) an alert belongs to, as

@@ -19,7 +19,8 @@ use anyhow::{Context, Result};
 
 use super::community_id::community_id_v1;
 use super::eve::{
-    eve_timestamp, format_ip, proto_name, AlertEvent, AlertInfo, EveWriter, FlowInfo, StatsEvent,
+    eve_timestamp, format_ip, proto_name, AlertEvent, AlertInfo, AlertMetadata, EveWriter,
+    FlowInfo, StatsEvent,
 };
 use super::scorer::{Scorer, StreamSpec};
 use crate::gpu::Gpu;
@@ -812,47 +813,37 @@ fn alert_event(
         }
     }
     let sig = model.scorer.signature();
-    let mut md = std::collections::BTreeMap::new();
-    let mut put = |k: &str, v: String| {
-        md.insert(format!("gpu_nids_{k}"), vec![v]);
-    };
-    put("model", model.scorer.kind().to_string());
-    put("model_file", model.file.clone());
-    put(
-        "sample",
-        match kind {
+    let mut md = AlertMetadata {
+        gpu_nids_model: [model.scorer.kind().to_string()],
+        gpu_nids_model_file: [model.file.clone()],
+        gpu_nids_sample: [match kind {
             SampleKind::Images => "image",
             SampleKind::Flows => "flow",
         }
-        .into(),
-    );
-    put("score", score.to_string());
-    put("threshold", model.scorer.threshold().to_string());
-    put("first_ts", eve_timestamp(m.first_ts_ns));
-    put("last_ts", eve_timestamp(m.last_ts_ns));
-    put("sample_packets", m.packets.to_string());
-    put("first_pcap_cnt", m.first_packet.to_string());
+        .into()],
+        gpu_nids_score: [score.to_string()],
+        gpu_nids_threshold: [model.scorer.threshold().to_string()],
+        gpu_nids_first_ts: [eve_timestamp(m.first_ts_ns)],
+        gpu_nids_last_ts: [eve_timestamp(m.last_ts_ns)],
+        gpu_nids_sample_packets: [m.packets.to_string()],
+        gpu_nids_first_pcap_cnt: [m.first_packet.to_string()],
+        ..Default::default()
+    };
     if let Some(e) = explanation {
-        let fields: Vec<String> = e
+        md.gpu_nids_fields = e
             .fields
             .iter()
             .take(EXPLAIN_TOP)
             .map(|(f, _)| f.clone())
             .collect();
-        let packets: Vec<String> = e
+        // A row the sample does not have names no packet.
+        md.gpu_nids_packets = e
             .packets
             .iter()
             .filter_map(|&(r, _)| item.rows.get(r))
             .take(EXPLAIN_TOP)
             .map(|r| r.number.to_string())
             .collect();
-        // The schema wants at least one item in a metadata list.
-        if !fields.is_empty() {
-            md.insert("gpu_nids_fields".into(), fields);
-        }
-        if !packets.is_empty() {
-            md.insert("gpu_nids_packets".into(), packets);
-        }
     }
     AlertEvent {
         timestamp: eve_timestamp(m.last_ts_ns),

@@ -270,8 +270,8 @@ pub fn parse_ip(link: LinkType, d: &[u8]) -> Option<IpInfo> {
             info.l4_len = l4.len().min(8) as u32;
             ports(&mut info, l4);
         }
-        // SCTP's common header starts with the ports; the header bytes stay
-        // out of the rows (l4_len 0), as before ports keyed its flows.
+        // SCTP's common header starts with the ports, which key its flows;
+        // image rows keep only its L3 header (MODELS.md §1), so l4_len stays 0.
         p if p == ip_number::SCTP.0 => ports(&mut info, l4),
         p if p == ip_number::ICMP.0 || p == ip_number::IPV6_ICMP.0 => {
             info.l4_len = l4.len().min(8) as u32;
