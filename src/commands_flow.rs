@@ -20,8 +20,9 @@ use crate::models::baselines::BaselineKind;
 use crate::models::doc_ids::LossWeights;
 use crate::train_flow::{self as tf, FlowSpec, FlowTrainOptions, LoadedFlow, Optimizer};
 
-/// The USTC-TFC2016 reference set of ../shared/data, used when --reference is not given.
-pub const DEFAULT_REFERENCE: &str = "../shared/data/ustc-tfc2016";
+/// The reference set the repository ships (made by scripts/make-reference.sh), used when
+/// --reference is not given; relative to the current directory.
+pub const DEFAULT_REFERENCE: &str = "assets/reference";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FlowPreset {
@@ -48,13 +49,13 @@ pub struct FlowTrainFlags {
     /// Fraction of the benign target samples (latest by time) held out to fit the alert threshold.
     #[arg(long, default_value_t = 0.1)]
     pub val_split: f64,
-    /// False-positive rate the alert threshold is fitted for (MODELS.md §7).
+    /// False-positive rate the alert threshold is fitted for (docs/MODELS.md §7).
     #[arg(long, default_value_t = 1e-3)]
     pub alert_fpr: f64,
     /// Continue from this checkpoint (same batch, seed, optimizer, lr) up to --epochs.
     #[arg(long)]
     pub resume: Option<PathBuf>,
-    /// Keep real MAC and IP addresses in the flow samples (anonymised by default, MODELS.md §3).
+    /// Keep real MAC and IP addresses in the flow samples (anonymised by default, docs/MODELS.md §3).
     #[arg(long)]
     pub keep_addresses: bool,
     /// Read the loss back every this many steps.
@@ -87,7 +88,8 @@ impl FlowTrainFlags {
 pub struct TrainDocIdsArgs {
     /// Labelled reference traffic: one capture per class (class = file stem), directories of
     /// them (only their top level: USTC-TFC2016's raw/ is skipped), or flow datasets
-    /// ingested with --class-from-filename. Default: ../shared/data/ustc-tfc2016.
+    /// ingested with --class-from-filename. Default: assets/reference (the lab's services,
+    /// one capture per class), relative to the current directory; docs/MODELS.md §4.
     #[arg(long, num_args = 1..)]
     pub reference: Vec<PathBuf>,
     /// Benign traffic of the protected network: captures or flow datasets.
@@ -153,7 +155,7 @@ pub fn reference_inputs(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let given = if given.is_empty() {
         let d = PathBuf::from(DEFAULT_REFERENCE);
         if !d.is_dir() {
-            bail!("no --reference given and the default {DEFAULT_REFERENCE} does not exist (run from the repository root, or pass --reference)");
+            bail!("no --reference given and the default reference set {DEFAULT_REFERENCE}/ is not in the current directory: run from the repository root, or pass --reference DIR (one capture per class, e.g. USTC-TFC2016; see README)");
         }
         vec![d]
     } else {
