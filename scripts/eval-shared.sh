@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The MODELS.md §5 evaluation of the VAE on the public captures in ../shared/data
+# The docs/MODELS.md §5 evaluation of the VAE on the public captures in ../shared/data
 # (or $GPU_NIDS_DATA): benign captures split in time at 70 % (whole connections to one
 # side), every attack capture labelled by labels.csv. EPOCHS (default 60, the paper's).
 set -euo pipefail

@@ -18,7 +18,7 @@ use crate::train::{self, TrainOptions};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pair {
-    /// A→B and B→A are two groups (MODELS.md §1 default).
+    /// A→B and B→A are two groups (docs/MODELS.md §1 default).
     Directional,
     /// A→B and B→A share one group.
     Undirected,
@@ -35,10 +35,10 @@ pub struct ImageSpec {
 /// Options for turning captures into samples (datasets already carry theirs).
 #[derive(Args, Clone, Debug)]
 pub struct CaptureArgs {
-    /// Labels CSV in the format of shared/data/labels.csv (attacker IPs per capture file).
+    /// Labels CSV: attacker IPs per capture file (format in docs/INGEST.md, as assets/demo/labels.csv).
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// Keep only one side of the MODELS.md §5 time split of each capture.
+    /// Keep only one side of the docs/MODELS.md §5 time split of each capture.
     #[arg(long, value_enum)]
     pub split: Option<Side>,
     /// Where the split falls, as a fraction of each capture's packets.
@@ -113,7 +113,7 @@ pub struct TrainVaeArgs {
     /// Fraction of the benign samples (latest by time) held out to validate and fit the alert threshold.
     #[arg(long, default_value_t = 0.1)]
     pub val_split: f64,
-    /// False-positive rate the alert threshold is fitted for (MODELS.md §7).
+    /// False-positive rate the alert threshold is fitted for (docs/MODELS.md §7).
     #[arg(long, default_value_t = 1e-3)]
     pub alert_fpr: f64,
     /// Continue from this checkpoint (same --batch, --seed, --lr) up to --epochs.

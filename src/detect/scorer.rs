@@ -91,7 +91,7 @@ pub trait Scorer {
     }
 }
 
-/// The traffic-image VAE (MODELS.md §1-2, 7).
+/// The traffic-image VAE (docs/MODELS.md §1-2, 7).
 pub struct VaeScorer {
     model: Vae,
     spec: ImageSpec,
@@ -233,7 +233,7 @@ pub fn load_scorer(
     }
 }
 
-/// DOC-IDS and the two autoencoder baselines over flow samples (MODELS.md §3-4):
+/// DOC-IDS and the two autoencoder baselines over flow samples (docs/MODELS.md §3-4):
 /// score = reconstruction error, with batch-norm in eval mode.
 pub struct FlowScorer {
     kind: String,

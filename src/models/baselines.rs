@@ -1,4 +1,4 @@
-//! The two baselines DOC-IDS is compared with (MODELS.md §4), on the same 320-byte
+//! The two baselines DOC-IDS is compared with (docs/MODELS.md §4), on the same 320-byte
 //! flow samples, trained with MSE(x̂, x) and scored by the per-sample MSE:
 //!
 //! - AE: dense 320→128→64→32→64→128→320, ReLU between, sigmoid out.
