@@ -89,7 +89,7 @@ pub struct TrainDocIdsArgs {
     /// Labelled reference traffic: one capture per class (class = file stem), directories of
     /// them (only their top level: USTC-TFC2016's raw/ is skipped), or flow datasets
     /// ingested with --class-from-filename. Default: assets/reference (the lab's services,
-    /// one capture per class), relative to the current directory; docs/MODELS.md §4.
+    /// one capture per class), relative to the current directory; docs/MODELS.md §9.
     #[arg(long, num_args = 1..)]
     pub reference: Vec<PathBuf>,
     /// Benign traffic of the protected network: captures or flow datasets.
