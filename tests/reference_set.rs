@@ -89,8 +89,8 @@ fn missing_default_reference_is_one_clear_error() {
 
 #[test]
 fn make_reference_script_regenerates_the_shipped_set() {
-    if Command::new("python3").arg("--version").output().is_err() {
-        println!("skipped: python3 is not installed (scripts/make-reference.sh needs it)");
+    if cfg!(windows) || Command::new("python3").arg("--version").output().is_err() {
+        println!("skipped: scripts/make-reference.sh needs bash and python3");
         return;
     }
     let dir = std::env::temp_dir().join(format!("gpu-nids-ref-{}", std::process::id()));
