@@ -432,8 +432,10 @@ pub(crate) fn vae_scored(
         train_scores.as_deref(),
         a.threshold,
     );
+    let packets = crate::commands_flow::packet_scores(&test, &scores, &groups);
     let s = crate::commands_flow::Scored {
         name: format!("vae ({})", path.display()),
+        packets: Some(packets),
         scores,
         labels,
         groups,

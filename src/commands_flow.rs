@@ -293,6 +293,8 @@ pub struct Scored {
     pub threshold: Threshold,
     pub train_scores: Option<Vec<f64>>,
     pub samples: serde_json::Value,
+    /// The test packets scored as their samples, for the per-packet figures.
+    pub packets: Option<report::PacketScores>,
 }
 
 impl Scored {
@@ -305,6 +307,7 @@ impl Scored {
             self.threshold.clone(),
             self.train_scores.as_deref(),
             self.samples.clone(),
+            self.packets.as_ref(),
         )
     }
 }
@@ -322,6 +325,55 @@ pub fn pick_threshold(
         t.value = v;
     }
     t
+}
+
+/// Every test packet with the score of its sample (MODELS.md §5): a sample stands for
+/// its packets (`packets`, `malicious_packets`; ingest puts each packet in at most one
+/// sample), and each input's packets in no sample (pairs under `min_packets`, non-IP)
+/// get the lowest score. Unsampled malicious packets count for the attack most of their
+/// capture's malicious packets went to.
+pub fn packet_scores(test: &Loaded, scores: &[f64], groups: &[String]) -> report::PacketScores {
+    use crate::eval::metrics::WeightedScore;
+    let mut out = report::PacketScores::default();
+    let mut main_attack: Vec<std::collections::BTreeMap<&str, u64>> =
+        vec![Default::default(); test.reports.len()];
+    for (i, (&score, g)) in scores.iter().zip(groups).enumerate() {
+        let m = &test.set.meta[i];
+        let malicious = m.malicious_packets.min(m.packets) as u64;
+        out.units.push(WeightedScore {
+            score,
+            benign: m.packets as u64 - malicious,
+            malicious,
+        });
+        out.groups.push(g.clone());
+        if let Some(by) = main_attack.get_mut(m.file_index as usize) {
+            if malicious > 0 {
+                *by.entry(g.as_str()).or_default() += malicious;
+            }
+        }
+    }
+    for (f, r) in test.reports.iter().enumerate() {
+        let malicious = r.unsampled_malicious.min(r.unsampled_packets);
+        let benign = r.unsampled_packets - malicious + r.non_ip_packets;
+        if benign + malicious == 0 {
+            continue;
+        }
+        let group = main_attack[f]
+            .iter()
+            .max_by_key(|(_, &n)| n)
+            .map(|(g, _)| g.to_string())
+            .unwrap_or_else(|| {
+                let parts: Vec<&str> = r.path.rsplit(['/', '\\']).take(2).collect();
+                parts.into_iter().rev().collect::<Vec<_>>().join("/")
+            });
+        out.units.push(WeightedScore {
+            score: f64::NEG_INFINITY,
+            benign,
+            malicious,
+        });
+        out.groups.push(group);
+    }
+    out
 }
 
 /// Test labels and per-attack groups of loaded test data; fails without malicious samples.
@@ -348,6 +400,7 @@ fn flow_scored(gpu: &Gpu, a: &EvalArgs, path: &Path) -> Result<Scored> {
     Ok(Scored {
         name: format!("{} ({})", m.net.display(), path.display()),
         threshold: pick_threshold(m.threshold.as_ref(), train_scores.as_deref(), a.threshold),
+        packets: Some(packet_scores(&test, &scores, &groups)),
         scores,
         labels,
         groups,
@@ -496,6 +549,29 @@ pub fn compare_table(reports: &[&Report]) -> String {
             .map(|r| format!("{:.3} / {:.3}", r.tpr, r.fpr))
             .collect(),
     );
+    row(
+        &mut s,
+        "**per-packet ROC-AUC**",
+        reports
+            .iter()
+            .map(|r| format!("**{}**", f(r.packets.as_ref().and_then(|p| p.roc_auc))))
+            .collect(),
+    );
+    for target in crate::eval::report::FPR_TARGETS {
+        row(
+            &mut s,
+            &format!("TPR / FPR at FPR ≤ {target}"),
+            reports
+                .iter()
+                .map(|r| {
+                    r.operating_points
+                        .iter()
+                        .find(|p| p.target_fpr == Some(target))
+                        .map_or("-".into(), |p| format!("{:.3} / {:.4}", p.tpr, p.fpr))
+                })
+                .collect(),
+        );
+    }
     let mut attacks: Vec<String> = reports
         .iter()
         .flat_map(|r| r.per_attack.iter().map(|a| a.attack.clone()))
@@ -513,6 +589,22 @@ pub fn compare_table(reports: &[&Report]) -> String {
             })
             .collect();
         row(&mut s, &format!("{name} ROC-AUC (samples)"), cells);
+        let cells = reports
+            .iter()
+            .map(|r| {
+                r.per_attack
+                    .iter()
+                    .find(|a| a.attack == name)
+                    .map_or("-".into(), |a| {
+                        format!("{} ({})", f(a.packet_roc_auc), a.packets)
+                    })
+            })
+            .collect();
+        row(
+            &mut s,
+            &format!("{name} per-packet ROC-AUC (packets)"),
+            cells,
+        );
     }
     s
 }
