@@ -386,7 +386,8 @@ pub fn labels_and_groups(test: &Loaded) -> Result<(Vec<bool>, Vec<String>)> {
     Ok((labels, groups))
 }
 
-fn flow_scored(gpu: &Gpu, a: &EvalArgs, path: &Path) -> Result<Scored> {
+/// A flow checkpoint's scores on the test inputs, with its model and test data.
+fn flow_scored(gpu: &Gpu, a: &EvalArgs, path: &Path) -> Result<(Scored, LoadedFlow, Loaded)> {
     let m = tf::load_flow(gpu, path)?;
     let (scores, test) = score_flow_inputs(gpu, &m, &a.test, &a.capture, a.quiet)?;
     let (labels, groups) = labels_and_groups(&test)?;
@@ -397,7 +398,7 @@ fn flow_scored(gpu: &Gpu, a: &EvalArgs, path: &Path) -> Result<Scored> {
         c.labels = None;
         Some(score_flow_inputs(gpu, &m, &a.train, &c, a.quiet)?.0)
     };
-    Ok(Scored {
+    let s = Scored {
         name: format!("{} ({})", m.net.display(), path.display()),
         threshold: pick_threshold(m.threshold.as_ref(), train_scores.as_deref(), a.threshold),
         packets: Some(packet_scores(&test, &scores, &groups)),
@@ -406,30 +407,119 @@ fn flow_scored(gpu: &Gpu, a: &EvalArgs, path: &Path) -> Result<Scored> {
         groups,
         train_scores,
         samples: serde_json::to_value(&m.spec)?,
-    })
+    };
+    Ok((s, m, test))
 }
 
 /// `gpu-nids eval` for a flow-model checkpoint: the VAE's report.
 pub fn eval_flow(gpu: &Gpu, a: &EvalArgs, path: &Path) -> Result<()> {
-    let s = flow_scored(gpu, a, path)?;
+    let (s, m, test) = flow_scored(gpu, a, path)?;
     let r = s.report();
     report::write(&a.output, &r, &s.scores, &s.labels, &s.groups)?;
+    flow_top_anomalies(gpu, m, &test, &s, a.top, &a.output)?;
     print!("{}", report::table(&r));
     println!("report: {}", a.output.display());
     Ok(())
 }
 
-/// `gpu-nids eval --compare A B …`: each model scored on its own samples of the same
-/// test inputs; one report per model under OUTPUT/<checkpoint stem>/, and one table
-/// (compare.md, compare.json) and one ROC and PR figure for all of them.
+/// top_anomalies.json for a flow model: its highest-scoring test flows, each
+/// explained by occlusion (`FlowScorer::explain`).
+fn flow_top_anomalies(
+    gpu: &Gpu,
+    m: LoadedFlow,
+    test: &Loaded,
+    s: &Scored,
+    top: usize,
+    dir: &Path,
+) -> Result<()> {
+    if top == 0 {
+        return Ok(());
+    }
+    let kind = m.net.model_name().to_string();
+    let mut scorer = crate::detect::scorer::FlowScorer::new(kind, m.net, m.spec, s.threshold.value);
+    let len = test.set.sample_len;
+    let mut entries = Vec::new();
+    for (rank, i) in top_indices(&s.scores, top).into_iter().enumerate() {
+        let e = crate::detect::scorer::Scorer::explain(
+            &mut scorer,
+            gpu,
+            &test.set.data[i * len..(i + 1) * len],
+        )?;
+        entries.push(top_anomaly_json(test, i, rank, s.scores[i], e.as_ref()));
+    }
+    write_top_anomalies(dir, &entries)
+}
+
+/// Indices of the `top` highest scores, highest first.
+pub fn top_indices(scores: &[f64], top: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    idx.truncate(top);
+    idx
+}
+
+/// One of the highest-scoring test samples: where it is in the capture, its label,
+/// and what drove its score.
+pub fn top_anomaly_json(
+    data: &Loaded,
+    i: usize,
+    rank: usize,
+    score: f64,
+    e: Option<&crate::explain::Explanation>,
+) -> serde_json::Value {
+    let m = &data.set.meta[i];
+    serde_json::json!({
+        "rank": rank + 1,
+        "sample": i,
+        "score": score,
+        "label": if m.label != 0 { "malicious" } else { "benign" },
+        "attack": attack_name(data, i),
+        "file": data.file_of(i),
+        "src_ip": m.src_ip().to_string(),
+        "dest_ip": m.dst_ip().to_string(),
+        "src_port": m.sport,
+        "dest_port": m.dport,
+        "proto": m.proto,
+        "first_packet": m.first_packet,
+        "packets": m.packets,
+        "first_ts": crate::util::iso8601_us(m.first_ts_ns),
+        "last_ts": crate::util::iso8601_us(m.last_ts_ns),
+        "explain": e.map(|e| e.to_json()),
+    })
+}
+
+/// top_anomalies.json in `dir`.
+pub fn write_top_anomalies(dir: &Path, entries: &[serde_json::Value]) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    crate::util::write_atomic(
+        &dir.join("top_anomalies.json"),
+        serde_json::to_string_pretty(entries)?.as_bytes(),
+    )
+}
+
 pub fn eval_compare(a: &EvalArgs) -> Result<()> {
     let gpu = a.gpu.open()?;
     let mut all: Vec<(String, Report, Scored)> = Vec::new();
     for path in &a.compare {
-        let s = if model_kind(path)? == crate::train::MODEL_KIND {
-            crate::commands::vae_scored(&gpu, a, path)?.0
+        let vae = model_kind(path)? == crate::train::MODEL_KIND;
+        let (s, explain_top): (Scored, Box<dyn FnOnce(&Scored, &Path) -> Result<()>>) = if vae {
+            let (s, m, test) = crate::commands::vae_scored(&gpu, a, path)?;
+            let gpu = &gpu;
+            (
+                s,
+                Box::new(move |s: &Scored, dir: &Path| {
+                    crate::commands::top_anomalies(gpu, &m, &test, &s.scores, a.top, dir)
+                }),
+            )
         } else {
-            flow_scored(&gpu, a, path)?
+            let (s, m, test) = flow_scored(&gpu, a, path)?;
+            let gpu = &gpu;
+            (
+                s,
+                Box::new(move |s: &Scored, dir: &Path| {
+                    flow_top_anomalies(gpu, m, &test, s, a.top, dir)
+                }),
+            )
         };
         let r = s.report();
         let stem = path
@@ -448,6 +538,7 @@ pub fn eval_compare(a: &EvalArgs) -> Result<()> {
             &s.labels,
             &s.groups,
         )?;
+        explain_top(&s, &a.output.join(&dir_name))?;
         if !a.quiet {
             eprint!("{}", report::table(&r));
         }

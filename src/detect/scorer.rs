@@ -314,10 +314,12 @@ impl Scorer for FlowScorer {
         let scores = crate::train_flow::score_indices(gpu, &self.net, &set, &idx)?;
         Ok(scores.into_iter().map(|v| v as f32).collect())
     }
-    /// Occlusion: the sample re-scored with each header field of each packet
+    /// The autoencoders' score, the mean of (x̂ − x)² over the bytes, splits
+    /// exactly over bytes, as the VAE's does. DOC-IDS scores the
+    /// reconstruction of features, not bytes, so it is explained by
+    /// occlusion: the sample re-scored with each header field of each packet
     /// zeroed, and with each packet zeroed, in one batch; what lowers the
-    /// score most drove it (DOC-IDS scores features, not bytes, so the
-    /// error does not split over bytes as the VAE's does).
+    /// score drove it (when nothing does, the explanation is empty).
     fn explain(&mut self, gpu: &Gpu, sample: &[u8]) -> Result<Option<crate::explain::Explanation>> {
         let (n, l) = (self.spec.n, self.spec.l);
         let Some(sample) = sample.get(..n * l) else {
@@ -328,6 +330,26 @@ impl Scorer for FlowScorer {
                 sample.len()
             );
         };
+        if let crate::train_flow::FlowNet::Base(m) = &self.net {
+            let run = crate::models::baselines::BaselineRun::new(gpu, m.kind, 1, false)?;
+            run.upload(gpu, sample);
+            let mut b = gpu.batch();
+            run.score(&mut b, m, 1)?;
+            b.submit()?;
+            let recon = run.reconstruction(gpu)?;
+            let mut w = Vec::with_capacity(n * l);
+            for (p, row) in sample.chunks(l).enumerate() {
+                let names = crate::explain::fields::frame_row(row);
+                for (k, (&x, name)) in row.iter().zip(names).enumerate() {
+                    let d = x as f64 / 255.0 - recon[p * l + k] as f64;
+                    w.push((p, name, d * d));
+                }
+            }
+            return Ok(Some(crate::explain::Explanation::from_weights(
+                &w,
+                crate::explain::TOP,
+            )));
+        }
         let occ = crate::explain::flow_occlusions(sample, n, l);
         let mut batch = Vec::with_capacity((occ.len() + 1) * n * l);
         batch.extend_from_slice(sample);
