@@ -85,3 +85,46 @@ fn flow_explain_names_the_field_that_differs() {
     assert_eq!(e.fields[0].0, "ip.ttl", "{e:?}");
     assert!(e.fields[0].1 > 0.99, "{e:?}");
 }
+
+#[test]
+fn doc_ids_explain_by_occlusion_gives_shares_of_named_fields() {
+    let g = common::gpu();
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("doc.safetensors");
+    let opts = tf_options();
+    gpu_nids::train_flow::train_doc_ids(
+        g,
+        &gpu_nids::train_flow::synthetic_flows(24, 3, 1),
+        &gpu_nids::train_flow::synthetic_flows(24, 1, 2),
+        &opts,
+        &ckpt,
+        None,
+        &FlowSpec::new(false),
+    )
+    .unwrap();
+    let mut s = gpu_nids::detect::scorer::load_scorer(g, &ckpt, 8, Some(0.0))
+        .unwrap()
+        .scorer;
+    let flows = gpu_nids::train_flow::synthetic_flows(2, 1, 9);
+    let e = s.explain(g, &flows.data[..320]).unwrap().unwrap();
+    let total: f64 = e.fields.iter().map(|f| f.1).sum();
+    assert!(total <= 1.0 + 1e-9, "{e:?}");
+    assert!(e
+        .fields
+        .iter()
+        .all(|(n, v)| *v > 0.0 && (n.contains('.') || n == "pad" || n == "payload")));
+    assert!(e
+        .packets
+        .iter()
+        .all(|&(p, v)| p < 4 && v > 0.0 && v <= 1.0 + 1e-9));
+}
+
+fn tf_options() -> gpu_nids::train_flow::FlowTrainOptions {
+    gpu_nids::train_flow::FlowTrainOptions {
+        epochs: 1,
+        batch: 8,
+        log_every: 1,
+        quiet: true,
+        ..gpu_nids::train_flow::FlowTrainOptions::doc_ids_default()
+    }
+}
