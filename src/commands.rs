@@ -566,9 +566,11 @@ fn anomaly_note(
             .iter()
             .map(|(f, v)| format!("{f}  {:.0}%", 100.0 * v)),
     );
+    // Three fit the note's width.
     let rows: Vec<String> = e
         .packets
         .iter()
+        .take(3)
         .map(|(r, v)| format!("{r} ({:.0}%)", 100.0 * v))
         .collect();
     if !rows.is_empty() {

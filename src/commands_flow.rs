@@ -331,7 +331,8 @@ pub fn pick_threshold(
 /// its packets (`packets`, `malicious_packets`; ingest puts each packet in at most one
 /// sample), and each input's packets in no sample (pairs under `min_packets`, non-IP)
 /// get the lowest score. Unsampled malicious packets count for the attack most of their
-/// capture's malicious packets went to.
+/// capture's malicious packets went to (with none, the capture's file stem, the name a
+/// label rule gives by default).
 pub fn packet_scores(test: &Loaded, scores: &[f64], groups: &[String]) -> report::PacketScores {
     use crate::eval::metrics::WeightedScore;
     let mut out = report::PacketScores::default();
@@ -362,9 +363,11 @@ pub fn packet_scores(test: &Loaded, scores: &[f64], groups: &[String]) -> report
             .iter()
             .max_by_key(|(_, &n)| n)
             .map(|(g, _)| g.to_string())
+            // No malicious sample: the name a label rule gives by default, the file stem.
             .unwrap_or_else(|| {
-                let parts: Vec<&str> = r.path.rsplit(['/', '\\']).take(2).collect();
-                parts.into_iter().rev().collect::<Vec<_>>().join("/")
+                Path::new(&r.path)
+                    .file_stem()
+                    .map_or(r.path.clone(), |s| s.to_string_lossy().into_owned())
             });
         out.units.push(WeightedScore {
             score: f64::NEG_INFINITY,
@@ -497,12 +500,15 @@ pub fn write_top_anomalies(dir: &Path, entries: &[serde_json::Value]) -> Result<
     )
 }
 
+/// Writes one compared model's top anomalies into its report directory.
+type WriteTop<'a> = Box<dyn FnOnce(&Scored, &Path) -> Result<()> + 'a>;
+
 pub fn eval_compare(a: &EvalArgs) -> Result<()> {
     let gpu = a.gpu.open()?;
     let mut all: Vec<(String, Report, Scored)> = Vec::new();
     for path in &a.compare {
         let vae = model_kind(path)? == crate::train::MODEL_KIND;
-        let (s, explain_top): (Scored, Box<dyn FnOnce(&Scored, &Path) -> Result<()>>) = if vae {
+        let (s, explain_top): (Scored, WriteTop) = if vae {
             let (s, m, test) = crate::commands::vae_scored(&gpu, a, path)?;
             let gpu = &gpu;
             (

@@ -75,6 +75,7 @@ pub struct Report {
 }
 
 /// `groups[i]`: the attack a malicious sample belongs to (ignored for benign ones).
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     model: &str,
     scores: &[f64],
