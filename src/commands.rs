@@ -236,7 +236,7 @@ pub enum ScoreFormat {
 pub enum ExplainRows {
     /// Rows above the alert threshold.
     Alerts,
-    /// Every row (a flow row costs about a hundred extra model passes).
+    /// Every row (a DOC-IDS row costs about a hundred extra model passes).
     All,
     None,
 }
