@@ -243,3 +243,22 @@ fn occlusions_cover_nonzero_fields_and_whole_packets() {
     assert_eq!(e.fields, vec![("ip.ttl".to_string(), 1.0)]);
     assert_eq!(e.packets, vec![(0, 1.0)]);
 }
+
+#[test]
+fn frame_row_ipv6_udp_and_an_ipv4_later_fragment() {
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x86, 0xdd];
+    f.extend([0x60, 0, 0, 0, 0, 12, 17, 64]);
+    f.extend([0xfe; 32]);
+    f.extend([0, 53, 0x30, 0x39, 0, 12, 0xaa, 0xbb, 1, 2, 3, 4]);
+    f.resize(80, 0);
+    let r = runs(&frame_row(&f));
+    assert!(r.contains(&("ipv6.hop_limit", 21, 1)), "{r:?}");
+    assert!(r.contains(&("udp.len", 58, 2)), "{r:?}");
+    assert_eq!(&r[r.len() - 2..], &[("payload", 62, 4), (PAD, 66, 14)]);
+    // A later IPv4 fragment: no L4 header, the image row ends with the IP header.
+    let mut p = ipv4(5, 6, 40);
+    p[6..8].copy_from_slice(&0x0010u16.to_be_bytes());
+    p.extend([0x30; 20]);
+    let r = runs(&image_row(&image(&p)));
+    assert_eq!(r.last(), Some(&(PAD, 20, 44)), "{r:?}");
+}
