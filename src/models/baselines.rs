@@ -323,6 +323,11 @@ impl BaselineRun {
         self.acts.last().unwrap()
     }
 
+    /// The reconstructions x̂ (in [0, 1], 320 per sample) of the last `score`.
+    pub fn reconstruction(&self, gpu: &Gpu) -> Result<Vec<f32>, GpuError> {
+        gpu.read(self.out())
+    }
+
     /// Record forward, loss (mean over the n·320 values of (x̂ − x)²) and backward for
     /// the `n` uploaded samples: afterwards every `Param::g` holds ∂loss/∂param.
     pub fn forward_backward(&self, b: &mut Batch, m: &Baseline, n: usize) -> Result<(), GpuError> {
