@@ -329,7 +329,7 @@ pub fn pick_threshold(
     t
 }
 
-/// Every test packet with the score of its sample (MODELS.md §5): a sample stands for
+/// Every test packet with the score of its sample (docs/MODELS.md §5): a sample stands for
 /// its packets (`packets`, `malicious_packets`; ingest puts each packet in at most one
 /// sample), and each input's packets in no sample (pairs under `min_packets`, non-IP)
 /// get the lowest score. Unsampled malicious packets count for the attack most of their

@@ -23,7 +23,7 @@ pub struct AttackRow {
     pub pr_auc: Option<f64>,
     /// Share of this attack's samples above the alert threshold.
     pub detected: f64,
-    /// This attack's malicious packets against every benign packet (MODELS.md §5).
+    /// This attack's malicious packets against every benign packet (docs/MODELS.md §5).
     #[serde(default)]
     pub packets: u64,
     #[serde(default)]
@@ -41,7 +41,7 @@ pub struct PacketScores {
     pub groups: Vec<String>,
 }
 
-/// Per-packet figures (MODELS.md §5): every packet scored as its sample,
+/// Per-packet figures (docs/MODELS.md §5): every packet scored as its sample,
 /// packets in no sample at the lowest score.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PacketReport {

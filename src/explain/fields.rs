@@ -1,5 +1,5 @@
 //! Names of the header field each byte of a sample row belongs to, decoded
-//! from the row's own bytes: an image row starts at the IP header (MODELS.md
+//! from the row's own bytes: an image row starts at the IP header (docs/MODELS.md
 //! §1), a flow row at the Ethernet header (§3). Pure byte work, no model.
 
 /// Padding columns: 255 past an image row's headers, 0 past a flow row's frame.
