@@ -525,7 +525,7 @@ stop_capture "$TEST_TCPDUMP"
 T_CAPTURED=$(now_ms)
 
 # ---------------------------------------------------------------- labels
-# Shared format (../shared/data/labels.csv) plus optional trailing columns
+# The public captures' labels format (docs/INGEST.md) plus optional trailing columns
 # that src/ingest/labels.rs reads by name: attack (attack name), start and
 # end (window, Unix seconds UTC, fractional, inclusive).
 LABELS=$OUT/labels.csv

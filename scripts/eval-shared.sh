@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The MODELS.md §5 evaluation of the VAE on the public captures in ../shared/data
-# (or $GPU_NIDS_DATA): benign captures split in time at 70 % (whole connections to one
+# The docs/MODELS.md §5 evaluation of the VAE on the public captures (README), found at
+# $GPU_NIDS_DATA (default ../shared/data): benign captures split in time at 70 % (whole connections to one
 # side), every attack capture labelled by labels.csv. EPOCHS (default 60, the paper's).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -18,7 +18,7 @@ use crate::train::{self, TrainOptions};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pair {
-    /// A→B and B→A are two groups (MODELS.md §1 default).
+    /// A→B and B→A are two groups (docs/MODELS.md §1 default).
     Directional,
     /// A→B and B→A share one group.
     Undirected,
@@ -35,10 +35,10 @@ pub struct ImageSpec {
 /// Options for turning captures into samples (datasets already carry theirs).
 #[derive(Args, Clone, Debug)]
 pub struct CaptureArgs {
-    /// Labels CSV in the format of shared/data/labels.csv (attacker IPs per capture file).
+    /// Labels CSV: attacker IPs per capture file (format in docs/INGEST.md, as assets/demo/labels.csv).
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// Keep only one side of the MODELS.md §5 time split of each capture.
+    /// Keep only one side of the docs/MODELS.md §5 time split of each capture.
     #[arg(long, value_enum)]
     pub split: Option<Side>,
     /// Where the split falls, as a fraction of each capture's packets.
@@ -113,7 +113,7 @@ pub struct TrainVaeArgs {
     /// Fraction of the benign samples (latest by time) held out to validate and fit the alert threshold.
     #[arg(long, default_value_t = 0.1)]
     pub val_split: f64,
-    /// False-positive rate the alert threshold is fitted for (MODELS.md §7).
+    /// False-positive rate the alert threshold is fitted for (docs/MODELS.md §7).
     #[arg(long, default_value_t = 1e-3)]
     pub alert_fpr: f64,
     /// Continue from this checkpoint (same --batch, --seed, --lr) up to --epochs.
@@ -231,6 +231,16 @@ pub enum ScoreFormat {
     Csv,
 }
 
+/// Which rows of `score` say what drove their score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExplainRows {
+    /// Rows above the alert threshold.
+    Alerts,
+    /// Every row (a DOC-IDS row costs about a hundred extra model passes).
+    All,
+    None,
+}
+
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
     /// Trained checkpoint.
@@ -243,6 +253,10 @@ pub struct ScoreArgs {
     /// Output file (default: standard output).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Rows that get the header fields and packets that drove their score (jsonl:
+    /// "explain"; csv: explain_fields, explain_packets as "name:share;…").
+    #[arg(long, value_enum, default_value = "alerts")]
+    pub explain: ExplainRows,
     #[command(flatten)]
     pub capture: CaptureArgs,
     #[arg(short, long)]
@@ -262,21 +276,30 @@ struct ScoreLine<'a> {
     alert: Option<bool>,
     label: Option<&'a str>,
     file: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explain: Option<serde_json::Value>,
 }
 
 pub fn score(a: &ScoreArgs) -> Result<()> {
+    use crate::detect::scorer::{FlowScorer, Scorer, VaeScorer};
     let gpu = a.gpu.open()?;
     // [doc-ids] flow models score their own flow samples.
-    let (scores, data, threshold) =
+    let (scores, data, threshold, mut scorer): (_, _, _, Box<dyn Scorer>) =
         if crate::commands_flow::model_kind(&a.model)? == train::MODEL_KIND {
             let m = load_vae(&gpu, &a.model)?;
             let data = load(&a.inputs, &a.capture.options(&m.spec, a.quiet)?)?;
-            (score_all(&gpu, &m, &data)?, data, m.threshold)
+            let scores = score_all(&gpu, &m, &data)?;
+            let t = m.threshold.as_ref().map_or(f64::INFINITY, |t| t.value);
+            let scorer = VaeScorer::new(&gpu, m.model, m.spec, t, 1)?;
+            (scores, data, m.threshold, Box::new(scorer))
         } else {
             let m = crate::train_flow::load_flow(&gpu, &a.model)?;
             let (scores, data) =
                 crate::commands_flow::score_flow_inputs(&gpu, &m, &a.inputs, &a.capture, a.quiet)?;
-            (scores, data, m.threshold)
+            let t = m.threshold.as_ref().map_or(f64::INFINITY, |t| t.value);
+            let kind = m.net.model_name().to_string();
+            let scorer = FlowScorer::new(kind, m.net, m.spec, t);
+            (scores, data, m.threshold, Box::new(scorer))
         };
     let labelled = a.capture.labels.is_some()
         || a.inputs
@@ -284,10 +307,22 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             .any(|p| p.join(crate::dataset::HEADER_FILE).is_file());
     let mut text = String::new();
     if a.format == ScoreFormat::Csv {
-        text += "src_ip,dest_ip,first_ts,last_ts,packets,score,alert,label,file\n";
+        text += "src_ip,dest_ip,first_ts,last_ts,packets,score,alert,label,file,explain_fields,explain_packets\n";
     }
+    let len = data.set.sample_len;
     for (i, &s) in scores.iter().enumerate() {
         let meta = &data.set.meta[i];
+        let alert = threshold.as_ref().map(|t| s > t.value);
+        let explain = match a.explain {
+            ExplainRows::All => true,
+            ExplainRows::Alerts => alert == Some(true),
+            ExplainRows::None => false,
+        };
+        let explanation = if explain {
+            scorer.explain(&gpu, &data.set.data[i * len..(i + 1) * len])?
+        } else {
+            None
+        };
         let line = ScoreLine {
             src_ip: meta.src_ip().to_string(),
             dest_ip: meta.dst_ip().to_string(),
@@ -295,7 +330,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             last_ts: crate::util::iso8601_us(meta.last_ts_ns),
             packets: meta.packets,
             score: s,
-            alert: threshold.as_ref().map(|t| s > t.value),
+            alert,
             label: labelled.then(|| {
                 if meta.label != 0 {
                     "malicious"
@@ -304,6 +339,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
                 }
             }),
             file: data.file_of(i),
+            explain: explanation.as_ref().map(|e| e.to_json()),
         };
         match a.format {
             ScoreFormat::Jsonl => {
@@ -311,8 +347,12 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
                 text.push('\n');
             }
             ScoreFormat::Csv => {
+                let (fields, packets) = explanation
+                    .as_ref()
+                    .map(|e| e.to_cells())
+                    .unwrap_or_default();
                 text += &format!(
-                    "{},{},{},{},{},{},{},{},{}\n",
+                    "{},{},{},{},{},{},{},{},{},{},{}\n",
                     line.src_ip,
                     line.dest_ip,
                     line.first_ts,
@@ -321,7 +361,9 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
                     line.score,
                     line.alert.map_or(String::new(), |b| b.to_string()),
                     line.label.unwrap_or(""),
-                    line.file.replace(',', "_")
+                    line.file.replace(',', "_"),
+                    fields,
+                    packets
                 )
             }
         }
@@ -396,14 +438,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     let (s, m, test) = vae_scored(&gpu, a, path)?;
     let r = s.report();
     report::write(&a.output, &r, &s.scores, &s.labels, &s.groups)?;
-    top_anomalies(
-        &gpu,
-        &m,
-        &test,
-        &s.scores,
-        a.top,
-        &a.output.join("top_anomalies.png"),
-    )?;
+    top_anomalies(&gpu, &m, &test, &s.scores, a.top, &a.output)?;
     print!("{}", report::table(&r));
     println!("report: {}", a.output.display());
     Ok(())
@@ -432,8 +467,10 @@ pub(crate) fn vae_scored(
         train_scores.as_deref(),
         a.threshold,
     );
+    let packets = crate::commands_flow::packet_scores(&test, &scores, &groups);
     let s = crate::commands_flow::Scored {
         name: format!("vae ({})", path.display()),
+        packets: Some(packets),
         scores,
         labels,
         groups,
@@ -444,21 +481,21 @@ pub(crate) fn vae_scored(
     Ok((s, m, test))
 }
 
-/// Input | reconstruction | |difference| for the highest-scoring samples.
-fn top_anomalies(
+/// Input | reconstruction | |difference| for the highest-scoring samples, with the
+/// header fields and rows that drove each score beside it (top_anomalies.png), and the
+/// same as top_anomalies.json.
+pub(crate) fn top_anomalies(
     gpu: &crate::gpu::Gpu,
     m: &LoadedVae,
     data: &Loaded,
     scores: &[f64],
     top: usize,
-    path: &std::path::Path,
+    dir: &std::path::Path,
 ) -> Result<()> {
     if top == 0 {
         return Ok(());
     }
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    idx.truncate(top);
+    let idx = crate::commands_flow::top_indices(scores, top);
     let run = VaeRun::new(gpu, idx.len(), false)?;
     let mut pixels = Vec::new();
     for &i in &idx {
@@ -482,5 +519,62 @@ fn top_anomalies(
             vec![&inputs[r.clone()], &recon[r.clone()], &diff[r]]
         })
         .collect();
-    plots::image_rows(path, &rows, SIDE, 3)
+    let mut notes = Vec::new();
+    let mut entries = Vec::new();
+    for (k, &i) in idx.iter().enumerate() {
+        let r = k * PIXELS..(k + 1) * PIXELS;
+        let e = crate::explain::Explanation::from_image_errors(
+            &pixels[r.clone()],
+            &diff[r],
+            SIDE,
+            crate::explain::TOP,
+        );
+        notes.push(anomaly_note(data, i, k, scores[i], &e));
+        entries.push(crate::commands_flow::top_anomaly_json(
+            data,
+            i,
+            k,
+            scores[i],
+            Some(&e),
+        ));
+    }
+    std::fs::create_dir_all(dir)?;
+    plots::image_rows(&dir.join("top_anomalies.png"), &rows, SIDE, 3, &notes)?;
+    crate::commands_flow::write_top_anomalies(dir, &entries)
+}
+
+/// The lines beside one top anomaly's picture.
+fn anomaly_note(
+    data: &Loaded,
+    i: usize,
+    rank: usize,
+    score: f64,
+    e: &crate::explain::Explanation,
+) -> Vec<String> {
+    let m = &data.set.meta[i];
+    let mut lines = vec![
+        format!(
+            "#{} score {:.1} ({})",
+            rank + 1,
+            score,
+            if m.label != 0 { "malicious" } else { "benign" }
+        ),
+        format!("{} > {}", m.src_ip(), m.dst_ip()),
+    ];
+    lines.extend(
+        e.fields
+            .iter()
+            .map(|(f, v)| format!("{f}  {:.0}%", 100.0 * v)),
+    );
+    // Three fit the note's width.
+    let rows: Vec<String> = e
+        .packets
+        .iter()
+        .take(3)
+        .map(|(r, v)| format!("{r} ({:.0}%)", 100.0 * v))
+        .collect();
+    if !rows.is_empty() {
+        lines.push(format!("rows {}", rows.join(", ")));
+    }
+    lines
 }

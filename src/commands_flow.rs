@@ -20,8 +20,9 @@ use crate::models::baselines::BaselineKind;
 use crate::models::doc_ids::LossWeights;
 use crate::train_flow::{self as tf, FlowSpec, FlowTrainOptions, LoadedFlow, Optimizer};
 
-/// The USTC-TFC2016 reference set of ../shared/data, used when --reference is not given.
-pub const DEFAULT_REFERENCE: &str = "../shared/data/ustc-tfc2016";
+/// The reference set the repository ships (made by scripts/make-reference.sh), used when
+/// --reference is not given; relative to the current directory.
+pub const DEFAULT_REFERENCE: &str = "assets/reference";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FlowPreset {
@@ -48,13 +49,13 @@ pub struct FlowTrainFlags {
     /// Fraction of the benign target samples (latest by time) held out to fit the alert threshold.
     #[arg(long, default_value_t = 0.1)]
     pub val_split: f64,
-    /// False-positive rate the alert threshold is fitted for (MODELS.md §7).
+    /// False-positive rate the alert threshold is fitted for (docs/MODELS.md §7).
     #[arg(long, default_value_t = 1e-3)]
     pub alert_fpr: f64,
     /// Continue from this checkpoint (same batch, seed, optimizer, lr) up to --epochs.
     #[arg(long)]
     pub resume: Option<PathBuf>,
-    /// Keep real MAC and IP addresses in the flow samples (anonymised by default, MODELS.md §3).
+    /// Keep real MAC and IP addresses in the flow samples (anonymised by default, docs/MODELS.md §3).
     #[arg(long)]
     pub keep_addresses: bool,
     /// Read the loss back every this many steps.
@@ -87,7 +88,8 @@ impl FlowTrainFlags {
 pub struct TrainDocIdsArgs {
     /// Labelled reference traffic: one capture per class (class = file stem), directories of
     /// them (only their top level: USTC-TFC2016's raw/ is skipped), or flow datasets
-    /// ingested with --class-from-filename. Default: ../shared/data/ustc-tfc2016.
+    /// ingested with --class-from-filename. Default: assets/reference (the lab's services,
+    /// one capture per class), relative to the current directory; docs/MODELS.md §9.
     #[arg(long, num_args = 1..)]
     pub reference: Vec<PathBuf>,
     /// Benign traffic of the protected network: captures or flow datasets.
@@ -153,7 +155,7 @@ pub fn reference_inputs(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let given = if given.is_empty() {
         let d = PathBuf::from(DEFAULT_REFERENCE);
         if !d.is_dir() {
-            bail!("no --reference given and the default {DEFAULT_REFERENCE} does not exist (run from the repository root, or pass --reference)");
+            bail!("no --reference given and the default reference set {DEFAULT_REFERENCE}/ is not in the current directory: run from the repository root, or pass --reference DIR (one capture per class, e.g. USTC-TFC2016; see README)");
         }
         vec![d]
     } else {
@@ -293,6 +295,8 @@ pub struct Scored {
     pub threshold: Threshold,
     pub train_scores: Option<Vec<f64>>,
     pub samples: serde_json::Value,
+    /// The test packets scored as their samples, for the per-packet figures.
+    pub packets: Option<report::PacketScores>,
 }
 
 impl Scored {
@@ -305,6 +309,7 @@ impl Scored {
             self.threshold.clone(),
             self.train_scores.as_deref(),
             self.samples.clone(),
+            self.packets.as_ref(),
         )
     }
 }
@@ -324,6 +329,58 @@ pub fn pick_threshold(
     t
 }
 
+/// Every test packet with the score of its sample (docs/MODELS.md §5): a sample stands for
+/// its packets (`packets`, `malicious_packets`; ingest puts each packet in at most one
+/// sample), and each input's packets in no sample (pairs under `min_packets`, non-IP)
+/// get the lowest score. Unsampled malicious packets count for the attack most of their
+/// capture's malicious packets went to (with none, the capture's file stem, the name a
+/// label rule gives by default).
+pub fn packet_scores(test: &Loaded, scores: &[f64], groups: &[String]) -> report::PacketScores {
+    use crate::eval::metrics::WeightedScore;
+    let mut out = report::PacketScores::default();
+    let mut main_attack: Vec<std::collections::BTreeMap<&str, u64>> =
+        vec![Default::default(); test.reports.len()];
+    for (i, (&score, g)) in scores.iter().zip(groups).enumerate() {
+        let m = &test.set.meta[i];
+        let malicious = m.malicious_packets.min(m.packets) as u64;
+        out.units.push(WeightedScore {
+            score,
+            benign: m.packets as u64 - malicious,
+            malicious,
+        });
+        out.groups.push(g.clone());
+        if let Some(by) = main_attack.get_mut(m.file_index as usize) {
+            if malicious > 0 {
+                *by.entry(g.as_str()).or_default() += malicious;
+            }
+        }
+    }
+    for (f, r) in test.reports.iter().enumerate() {
+        let malicious = r.unsampled_malicious.min(r.unsampled_packets);
+        let benign = r.unsampled_packets - malicious + r.non_ip_packets;
+        if benign + malicious == 0 {
+            continue;
+        }
+        let group = main_attack[f]
+            .iter()
+            .max_by_key(|(_, &n)| n)
+            .map(|(g, _)| g.to_string())
+            // No malicious sample: the name a label rule gives by default, the file stem.
+            .unwrap_or_else(|| {
+                Path::new(&r.path)
+                    .file_stem()
+                    .map_or(r.path.clone(), |s| s.to_string_lossy().into_owned())
+            });
+        out.units.push(WeightedScore {
+            score: f64::NEG_INFINITY,
+            benign,
+            malicious,
+        });
+        out.groups.push(group);
+    }
+    out
+}
+
 /// Test labels and per-attack groups of loaded test data; fails without malicious samples.
 pub fn labels_and_groups(test: &Loaded) -> Result<(Vec<bool>, Vec<String>)> {
     let labels: Vec<bool> = test.set.labels.iter().map(|&l| l != 0).collect();
@@ -334,7 +391,8 @@ pub fn labels_and_groups(test: &Loaded) -> Result<(Vec<bool>, Vec<String>)> {
     Ok((labels, groups))
 }
 
-fn flow_scored(gpu: &Gpu, a: &EvalArgs, path: &Path) -> Result<Scored> {
+/// A flow checkpoint's scores on the test inputs, with its model and test data.
+fn flow_scored(gpu: &Gpu, a: &EvalArgs, path: &Path) -> Result<(Scored, LoadedFlow, Loaded)> {
     let m = tf::load_flow(gpu, path)?;
     let (scores, test) = score_flow_inputs(gpu, &m, &a.test, &a.capture, a.quiet)?;
     let (labels, groups) = labels_and_groups(&test)?;
@@ -345,38 +403,131 @@ fn flow_scored(gpu: &Gpu, a: &EvalArgs, path: &Path) -> Result<Scored> {
         c.labels = None;
         Some(score_flow_inputs(gpu, &m, &a.train, &c, a.quiet)?.0)
     };
-    Ok(Scored {
+    let s = Scored {
         name: format!("{} ({})", m.net.display(), path.display()),
         threshold: pick_threshold(m.threshold.as_ref(), train_scores.as_deref(), a.threshold),
+        packets: Some(packet_scores(&test, &scores, &groups)),
         scores,
         labels,
         groups,
         train_scores,
         samples: serde_json::to_value(&m.spec)?,
-    })
+    };
+    Ok((s, m, test))
 }
 
 /// `gpu-nids eval` for a flow-model checkpoint: the VAE's report.
 pub fn eval_flow(gpu: &Gpu, a: &EvalArgs, path: &Path) -> Result<()> {
-    let s = flow_scored(gpu, a, path)?;
+    let (s, m, test) = flow_scored(gpu, a, path)?;
     let r = s.report();
     report::write(&a.output, &r, &s.scores, &s.labels, &s.groups)?;
+    flow_top_anomalies(gpu, m, &test, &s, a.top, &a.output)?;
     print!("{}", report::table(&r));
     println!("report: {}", a.output.display());
     Ok(())
 }
 
-/// `gpu-nids eval --compare A B …`: each model scored on its own samples of the same
-/// test inputs; one report per model under OUTPUT/<checkpoint stem>/, and one table
-/// (compare.md, compare.json) and one ROC and PR figure for all of them.
+/// top_anomalies.json for a flow model: its highest-scoring test flows, each
+/// explained by occlusion (`FlowScorer::explain`).
+fn flow_top_anomalies(
+    gpu: &Gpu,
+    m: LoadedFlow,
+    test: &Loaded,
+    s: &Scored,
+    top: usize,
+    dir: &Path,
+) -> Result<()> {
+    if top == 0 {
+        return Ok(());
+    }
+    let kind = m.net.model_name().to_string();
+    let mut scorer = crate::detect::scorer::FlowScorer::new(kind, m.net, m.spec, s.threshold.value);
+    let len = test.set.sample_len;
+    let mut entries = Vec::new();
+    for (rank, i) in top_indices(&s.scores, top).into_iter().enumerate() {
+        let e = crate::detect::scorer::Scorer::explain(
+            &mut scorer,
+            gpu,
+            &test.set.data[i * len..(i + 1) * len],
+        )?;
+        entries.push(top_anomaly_json(test, i, rank, s.scores[i], e.as_ref()));
+    }
+    write_top_anomalies(dir, &entries)
+}
+
+/// Indices of the `top` highest scores, highest first.
+pub fn top_indices(scores: &[f64], top: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    idx.truncate(top);
+    idx
+}
+
+/// One of the highest-scoring test samples: where it is in the capture, its label,
+/// and what drove its score.
+pub fn top_anomaly_json(
+    data: &Loaded,
+    i: usize,
+    rank: usize,
+    score: f64,
+    e: Option<&crate::explain::Explanation>,
+) -> serde_json::Value {
+    let m = &data.set.meta[i];
+    serde_json::json!({
+        "rank": rank + 1,
+        "sample": i,
+        "score": score,
+        "label": if m.label != 0 { "malicious" } else { "benign" },
+        "attack": attack_name(data, i),
+        "file": data.file_of(i),
+        "src_ip": m.src_ip().to_string(),
+        "dest_ip": m.dst_ip().to_string(),
+        "src_port": m.sport,
+        "dest_port": m.dport,
+        "proto": m.proto,
+        "first_packet": m.first_packet,
+        "packets": m.packets,
+        "first_ts": crate::util::iso8601_us(m.first_ts_ns),
+        "last_ts": crate::util::iso8601_us(m.last_ts_ns),
+        "explain": e.map(|e| e.to_json()),
+    })
+}
+
+/// top_anomalies.json in `dir`.
+pub fn write_top_anomalies(dir: &Path, entries: &[serde_json::Value]) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    crate::util::write_atomic(
+        &dir.join("top_anomalies.json"),
+        serde_json::to_string_pretty(entries)?.as_bytes(),
+    )
+}
+
+/// Writes one compared model's top anomalies into its report directory.
+type WriteTop<'a> = Box<dyn FnOnce(&Scored, &Path) -> Result<()> + 'a>;
+
 pub fn eval_compare(a: &EvalArgs) -> Result<()> {
     let gpu = a.gpu.open()?;
     let mut all: Vec<(String, Report, Scored)> = Vec::new();
     for path in &a.compare {
-        let s = if model_kind(path)? == crate::train::MODEL_KIND {
-            crate::commands::vae_scored(&gpu, a, path)?.0
+        let vae = model_kind(path)? == crate::train::MODEL_KIND;
+        let (s, explain_top): (Scored, WriteTop) = if vae {
+            let (s, m, test) = crate::commands::vae_scored(&gpu, a, path)?;
+            let gpu = &gpu;
+            (
+                s,
+                Box::new(move |s: &Scored, dir: &Path| {
+                    crate::commands::top_anomalies(gpu, &m, &test, &s.scores, a.top, dir)
+                }),
+            )
         } else {
-            flow_scored(&gpu, a, path)?
+            let (s, m, test) = flow_scored(&gpu, a, path)?;
+            let gpu = &gpu;
+            (
+                s,
+                Box::new(move |s: &Scored, dir: &Path| {
+                    flow_top_anomalies(gpu, m, &test, s, a.top, dir)
+                }),
+            )
         };
         let r = s.report();
         let stem = path
@@ -395,6 +546,7 @@ pub fn eval_compare(a: &EvalArgs) -> Result<()> {
             &s.labels,
             &s.groups,
         )?;
+        explain_top(&s, &a.output.join(&dir_name))?;
         if !a.quiet {
             eprint!("{}", report::table(&r));
         }
@@ -496,6 +648,29 @@ pub fn compare_table(reports: &[&Report]) -> String {
             .map(|r| format!("{:.3} / {:.3}", r.tpr, r.fpr))
             .collect(),
     );
+    row(
+        &mut s,
+        "**per-packet ROC-AUC**",
+        reports
+            .iter()
+            .map(|r| format!("**{}**", f(r.packets.as_ref().and_then(|p| p.roc_auc))))
+            .collect(),
+    );
+    for target in crate::eval::report::FPR_TARGETS {
+        row(
+            &mut s,
+            &format!("TPR / FPR at FPR ≤ {target}"),
+            reports
+                .iter()
+                .map(|r| {
+                    r.operating_points
+                        .iter()
+                        .find(|p| p.target_fpr == Some(target))
+                        .map_or("-".into(), |p| format!("{:.3} / {:.4}", p.tpr, p.fpr))
+                })
+                .collect(),
+        );
+    }
     let mut attacks: Vec<String> = reports
         .iter()
         .flat_map(|r| r.per_attack.iter().map(|a| a.attack.clone()))
@@ -513,6 +688,22 @@ pub fn compare_table(reports: &[&Report]) -> String {
             })
             .collect();
         row(&mut s, &format!("{name} ROC-AUC (samples)"), cells);
+        let cells = reports
+            .iter()
+            .map(|r| {
+                r.per_attack
+                    .iter()
+                    .find(|a| a.attack == name)
+                    .map_or("-".into(), |a| {
+                        format!("{} ({})", f(a.packet_roc_auc), a.packets)
+                    })
+            })
+            .collect();
+        row(
+            &mut s,
+            &format!("{name} per-packet ROC-AUC (packets)"),
+            cells,
+        );
     }
     s
 }

@@ -13,6 +13,8 @@ pub struct Loaded {
     pub set: SampleSet,
     /// Capture file of each `SampleMeta::file_index`.
     pub files: Vec<String>,
+    /// What ingest counted in each of `files` (packets in no sample, ...).
+    pub reports: Vec<crate::ingest::InputReport>,
 }
 
 impl Loaded {
@@ -27,9 +29,10 @@ impl Loaded {
 }
 
 /// Append `src` to `dst`, renumbering file indices and class ids.
-fn append(dst: &mut Loaded, src: &dyn Samples, files: Vec<String>) {
+fn append(dst: &mut Loaded, src: &dyn Samples, reports: Vec<crate::ingest::InputReport>) {
     let file_base = dst.files.len() as u32;
-    dst.files.extend(files);
+    dst.files.extend(reports.iter().map(|r| r.path.clone()));
+    dst.reports.extend(reports);
     let names = src.class_names();
     for i in 0..src.len() {
         let mut m = src.meta(i);
@@ -49,6 +52,7 @@ pub fn load(inputs: &[PathBuf], opts: &IngestOptions) -> Result<Loaded> {
     let mut out = Loaded {
         set: SampleSet::new(opts.sample_len()),
         files: vec![],
+        reports: vec![],
     };
     out.set.names = NameTable::new();
     let mut captures = Vec::new();
@@ -66,8 +70,8 @@ pub fn load(inputs: &[PathBuf], opts: &IngestOptions) -> Result<Loaded> {
                     opts.sample_len()
                 );
             }
-            let files = ds.header().inputs.iter().map(|r| r.path.clone()).collect();
-            append(&mut out, &ds, files);
+            let reports = ds.header().inputs.clone();
+            append(&mut out, &ds, reports);
         } else {
             captures.push(p.clone());
         }
@@ -78,11 +82,7 @@ pub fn load(inputs: &[PathBuf], opts: &IngestOptions) -> Result<Loaded> {
             bail!("no captures found in {captures:?}");
         }
         let (set, reports) = ingest_to_set(&sources, opts)?;
-        append(
-            &mut out,
-            &set,
-            reports.into_iter().map(|r| r.path).collect(),
-        );
+        append(&mut out, &set, reports);
     }
     if out.set.labels.is_empty() {
         bail!("no samples in {inputs:?} (captures too short for one sample, or empty)");

@@ -25,7 +25,7 @@ enum Command {
     #[command(subcommand)]
     Bench(BenchCommand),
     // [ingest] subcommands are added below this line.
-    /// Turn captures into a dataset of pair images or flow samples (MODELS.md §1, §3, §5).
+    /// Turn captures into a dataset of pair images or flow samples (docs/MODELS.md §1, §3, §5).
     Ingest(gpu_nids::ingest::cli::IngestArgs),
     /// Print a dataset's header summary; --png N -o FILE draws samples.
     Inspect(gpu_nids::ingest::cli::InspectArgs),
@@ -43,10 +43,10 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TrainCommand {
-    /// The traffic-image VAE (MODELS.md §1-§2): 64×64 header images per address pair.
+    /// The traffic-image VAE (docs/MODELS.md §1-§2): 64×64 header images per address pair.
     Vae(commands::TrainVaeArgs),
     // [doc-ids] flow models.
-    /// DOC-IDS (MODELS.md §3-§4): conv feature extractor trained on a labelled reference set and the target's benign flows.
+    /// DOC-IDS (docs/MODELS.md §3-§4): conv feature extractor trained on a labelled reference set and the target's benign flows.
     DocIds(gpu_nids::commands_flow::TrainDocIdsArgs),
     /// Baseline dense autoencoder on flow samples (320→128→64→32→64→128→320).
     Ae(gpu_nids::commands_flow::TrainBaselineArgs),

@@ -26,7 +26,7 @@ pub struct TrainOptions {
     /// Fraction of benign samples (the latest by time) held out for validation and
     /// for fitting the alert threshold.
     pub val_split: f64,
-    /// Target false-positive rate of the alert threshold (MODELS.md §7).
+    /// Target false-positive rate of the alert threshold (docs/MODELS.md §7).
     pub alert_fpr: f64,
     /// Read the loss back every this many steps (each read waits for the GPU).
     pub log_every: usize,

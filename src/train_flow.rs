@@ -83,7 +83,7 @@ impl FlowTrainOptions {
             ..Self::doc_ids_default()
         }
     }
-    /// The baselines: Adam 1e-3, batch 64 (MODELS.md §4).
+    /// The baselines: Adam 1e-3, batch 64 (docs/MODELS.md §4).
     pub fn baseline_default() -> Self {
         FlowTrainOptions {
             epochs: 100,

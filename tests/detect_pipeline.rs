@@ -4,7 +4,7 @@
 //!
 //! Expected values (addresses, packet numbers, times, Community IDs) were
 //! produced independently of this crate by a short Python script: a
-//! pcap/IP parser, the MODELS.md §1/§3 grouping rules, and a transcription
+//! pcap/IP parser, the docs/MODELS.md §1/§3 grouping rules, and a transcription
 //! of the Community ID spec's reference implementation that reproduces the
 //! spec's published vectors (tests/detect_community_id.rs).
 

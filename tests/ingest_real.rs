@@ -4,7 +4,7 @@
 //! Pinned counts were produced once by tshark 4.x with
 //! `-n -o ip.defragment:FALSE -o ipv6.defragment:FALSE -T fields -E occurrence=f`
 //! (frame.number, ip/ipv6 src/dst, ip.proto, tcp/udp ports, icmp/icmpv6 type
-//! and identifier) and a short script applying the MODELS.md §3 flow key:
+//! and identifier) and a short script applying the docs/MODELS.md §3 flow key:
 //! packets, non-IP frames, directed (src IP, dst IP) pairs, flows.
 
 #[path = "ingest_support/mod.rs"]

@@ -1,5 +1,5 @@
 //! On real captures: a VAE trained for a few epochs on the CIC-IDS-2017 benign sample
-//! (train side of the MODELS.md §5 split) scores a real SYN flood and a real SYN scan
+//! (train side of the docs/MODELS.md §5 split) scores a real SYN flood and a real SYN scan
 //! above the held-out benign images (ROC-AUC > 0.9). Skips when ../shared/data is absent.
 
 mod common;

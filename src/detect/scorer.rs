@@ -91,7 +91,7 @@ pub trait Scorer {
     }
 }
 
-/// The traffic-image VAE (MODELS.md §1-2, 7).
+/// The traffic-image VAE (docs/MODELS.md §1-2, 7).
 pub struct VaeScorer {
     model: Vae,
     spec: ImageSpec,
@@ -179,6 +179,34 @@ impl Scorer for VaeScorer {
         }
         Ok(out)
     }
+    /// The score Σ|x − x̂| is a sum over pixels, so each pixel's |x − x̂|
+    /// is its exact part: rows are packets, columns header bytes.
+    fn explain(&mut self, gpu: &Gpu, sample: &[u8]) -> Result<Option<crate::explain::Explanation>> {
+        let Some(image) = sample.get(..IMAGE_LEN) else {
+            bail!(
+                "explain: a VAE sample is {IMAGE_LEN} bytes, got {}",
+                sample.len()
+            );
+        };
+        let run = &self.runs[0];
+        run.upload(gpu, image);
+        let mut b = gpu.batch();
+        run.score(&mut b, &self.model, 1)?;
+        b.submit()?;
+        // One sample: it is the first (and only) micro-batch's first image.
+        let recon = run.reconstruction(gpu)?;
+        let err: Vec<f32> = image
+            .iter()
+            .zip(&recon[..IMAGE_LEN])
+            .map(|(&x, &r)| (x as f32 / 255.0 - r).abs())
+            .collect();
+        Ok(Some(crate::explain::Explanation::from_image_errors(
+            image,
+            &err,
+            crate::ingest::IMAGE_SIDE,
+            crate::explain::TOP,
+        )))
+    }
 }
 
 /// A checkpoint ready for `detect`: its scorer and whether the threshold
@@ -233,13 +261,29 @@ pub fn load_scorer(
     }
 }
 
-/// DOC-IDS and the two autoencoder baselines over flow samples (MODELS.md §3-4):
+/// DOC-IDS and the two autoencoder baselines over flow samples (docs/MODELS.md §3-4):
 /// score = reconstruction error, with batch-norm in eval mode.
 pub struct FlowScorer {
     kind: String,
     net: crate::train_flow::FlowNet,
     spec: crate::train_flow::FlowSpec,
     threshold: f64,
+}
+
+impl FlowScorer {
+    pub fn new(
+        kind: String,
+        net: crate::train_flow::FlowNet,
+        spec: crate::train_flow::FlowSpec,
+        threshold: f64,
+    ) -> Self {
+        FlowScorer {
+            kind,
+            net,
+            spec,
+            threshold,
+        }
+    }
 }
 
 impl Scorer for FlowScorer {
@@ -269,6 +313,61 @@ impl Scorer for FlowScorer {
         let idx: Vec<usize> = (0..n).collect();
         let scores = crate::train_flow::score_indices(gpu, &self.net, &set, &idx)?;
         Ok(scores.into_iter().map(|v| v as f32).collect())
+    }
+    /// The autoencoders' score, the mean of (x̂ − x)² over the bytes, splits
+    /// exactly over bytes, as the VAE's does. DOC-IDS scores the
+    /// reconstruction of features, not bytes, so it is explained by
+    /// occlusion: the sample re-scored with each header field of each packet
+    /// zeroed, and with each packet zeroed, in one batch; what lowers the
+    /// score drove it (when nothing does, the explanation is empty).
+    fn explain(&mut self, gpu: &Gpu, sample: &[u8]) -> Result<Option<crate::explain::Explanation>> {
+        let (n, l) = (self.spec.n, self.spec.l);
+        let Some(sample) = sample.get(..n * l) else {
+            bail!(
+                "explain: a {} sample is {} bytes, got {}",
+                self.kind,
+                n * l,
+                sample.len()
+            );
+        };
+        if let crate::train_flow::FlowNet::Base(m) = &self.net {
+            let run = crate::models::baselines::BaselineRun::new(gpu, m.kind, 1, false)?;
+            run.upload(gpu, sample);
+            let mut b = gpu.batch();
+            run.score(&mut b, m, 1)?;
+            b.submit()?;
+            let recon = run.reconstruction(gpu)?;
+            let mut w = Vec::with_capacity(n * l);
+            for (p, row) in sample.chunks(l).enumerate() {
+                let names = crate::explain::fields::frame_row(row);
+                for (k, (&x, name)) in row.iter().zip(names).enumerate() {
+                    let d = x as f64 / 255.0 - recon[p * l + k] as f64;
+                    w.push((p, name, d * d));
+                }
+            }
+            return Ok(Some(crate::explain::Explanation::from_weights(
+                &w,
+                crate::explain::TOP,
+            )));
+        }
+        let occ = crate::explain::flow_occlusions(sample, n, l);
+        let mut batch = Vec::with_capacity((occ.len() + 1) * n * l);
+        batch.extend_from_slice(sample);
+        for o in &occ {
+            let start = batch.len();
+            batch.extend_from_slice(sample);
+            for &i in &o.bytes {
+                batch[start + i] = 0;
+            }
+        }
+        let scores = self.score(gpu, &batch, occ.len() + 1)?;
+        let scores: Vec<f64> = scores.into_iter().map(f64::from).collect();
+        Ok(Some(crate::explain::from_occlusions(
+            scores[0],
+            &occ,
+            &scores[1..],
+            crate::explain::TOP,
+        )))
     }
 }
 

@@ -116,3 +116,100 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
+
+/// Items sharing one score: `benign` negatives and `malicious` positives
+/// (e.g. the packets of one sample, which all get the sample's score).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WeightedScore {
+    pub score: f64,
+    pub benign: u64,
+    pub malicious: u64,
+}
+
+/// ROC-AUC of items given in weighted groups, ties counted as one half:
+/// the same number `roc_auc` gives on the expanded list, without
+/// expanding it (a capture has millions of packets, its samples thousands).
+/// None when either class is empty.
+pub fn weighted_roc_auc(units: &[WeightedScore]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..units.len()).collect();
+    idx.sort_by(|&a, &b| units[a].score.total_cmp(&units[b].score));
+    let (mut neg_below, mut wins) = (0f64, 0f64);
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        let (mut pos, mut neg) = (0f64, 0f64);
+        while j < idx.len() && units[idx[j]].score.total_cmp(&units[idx[i]].score).is_eq() {
+            pos += units[idx[j]].malicious as f64;
+            neg += units[idx[j]].benign as f64;
+            j += 1;
+        }
+        wins += pos * (neg_below + neg / 2.0);
+        neg_below += neg;
+        i = j;
+    }
+    let n_pos: f64 = units.iter().map(|u| u.malicious as f64).sum();
+    let n_neg = neg_below;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return None;
+    }
+    Some(wins / (n_pos * n_neg))
+}
+
+/// The score of every packet when samples may share packets: the highest
+/// score of the samples holding it, `f64::NEG_INFINITY` (the lowest) for a
+/// packet in none. `members` lists (sample, packet) pairs.
+pub fn packet_scores(n_packets: usize, members: &[(usize, usize)], scores: &[f64]) -> Vec<f64> {
+    let mut out = vec![f64::NEG_INFINITY; n_packets];
+    for &(s, p) in members {
+        if let (Some(o), Some(&v)) = (out.get_mut(p), scores.get(s)) {
+            if v > *o {
+                *o = v;
+            }
+        }
+    }
+    out
+}
+
+/// One point of the ROC curve: the rule "score > threshold" and its rates.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OperatingPoint {
+    /// The false-positive rate asked for; None for a given threshold.
+    pub target_fpr: Option<f64>,
+    pub threshold: f64,
+    pub tpr: f64,
+    pub fpr: f64,
+}
+
+/// The highest-TPR rule "score > t" whose FPR stays at or under `target`,
+/// with t one of the scores (or the highest score when even the top one
+/// is too many false positives, which flags nothing). None without both classes.
+pub fn operating_point(scores: &[f64], labels: &[bool], target: f64) -> Option<OperatingPoint> {
+    let n_pos = labels.iter().filter(|&&l| l).count();
+    let n_neg = labels.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return None;
+    }
+    // Sweep point k counts the scores ≥ its score, i.e. "score > next lower
+    // distinct score"; so threshold k+1's score gives point k's rates.
+    let pts = sweep(scores, labels);
+    let mut best = OperatingPoint {
+        target_fpr: Some(target),
+        threshold: pts[0].0,
+        tpr: 0.0,
+        fpr: 0.0,
+    };
+    for w in pts.windows(2) {
+        let (_, tp, fp) = w[0];
+        let fpr = fp as f64 / n_neg as f64;
+        if fpr > target {
+            break;
+        }
+        best = OperatingPoint {
+            target_fpr: Some(target),
+            threshold: w[1].0,
+            tpr: tp as f64 / n_pos as f64,
+            fpr,
+        };
+    }
+    Some(best)
+}

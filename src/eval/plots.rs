@@ -223,13 +223,22 @@ pub fn score_histogram(
 }
 
 /// Rows of grayscale images side by side (e.g. input | reconstruction | |difference|),
-/// each pixel in [0, 1], scaled up `zoom` times.
-pub fn image_rows(path: &Path, rows: &[Vec<&[f32]>], side: usize, zoom: usize) -> Result<()> {
+/// each pixel in [0, 1], scaled up `zoom` times; `notes[r]` (lines of text, e.g. the
+/// header fields that drove a score) is written to the right of row r when a font exists.
+pub fn image_rows(
+    path: &Path,
+    rows: &[Vec<&[f32]>],
+    side: usize,
+    zoom: usize,
+    notes: &[Vec<String>],
+) -> Result<()> {
     let cols = rows.iter().map(|r| r.len()).max().unwrap_or(1);
     let gap = 4;
     let cell = side * zoom + gap;
+    let text = have_font() && notes.iter().any(|n| !n.is_empty());
+    let note_w = if text { 260 } else { 0 };
     let (w, h) = (
-        (cols * cell + gap) as u32,
+        (cols * cell + gap + note_w) as u32,
         (rows.len().max(1) * cell + gap) as u32,
     );
     let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
@@ -246,6 +255,29 @@ pub fn image_rows(path: &Path, rows: &[Vec<&[f32]>], side: usize, zoom: usize) -
                     let v = (v.clamp(0.0, 1.0) * 255.0) as u8;
                     root.draw_pixel(((x0 + px) as i32, (y0 + py) as i32), &RGBColor(v, v, v))?;
                 }
+            }
+        }
+        if text {
+            let x0 = (cols * cell + gap) as i32;
+            let y0 = (gap + r * cell) as i32;
+            root.draw(&Rectangle::new(
+                [
+                    (x0, y0),
+                    (x0 + note_w as i32 - gap as i32, y0 + (side * zoom) as i32),
+                ],
+                WHITE.filled(),
+            ))?;
+            let line_h = 15;
+            for (k, line) in notes.get(r).into_iter().flatten().enumerate() {
+                let y = y0 + 4 + k as i32 * line_h;
+                if y + line_h > y0 + (side * zoom) as i32 {
+                    break;
+                }
+                root.draw(&Text::new(
+                    line.clone(),
+                    (x0 + 6, y),
+                    ("sans-serif", 13).into_font().color(&BLACK),
+                ))?;
             }
         }
     }

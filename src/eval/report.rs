@@ -1,5 +1,6 @@
-//! An evaluation report: overall and per-attack ROC-AUC / PR-AUC, the alert threshold
-//! with the TPR/FPR it gives, as a table, metrics.json and pictures.
+//! An evaluation report: overall and per-attack ROC-AUC / PR-AUC per sample and per
+//! packet, the alert threshold with the TPR/FPR it gives, the operating points at fixed
+//! FPR targets, as a table, metrics.json and pictures.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,7 +8,10 @@ use std::path::Path;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{average_precision, pr_curve, quantile, rates_at, roc_auc, roc_curve};
+use super::metrics::{
+    average_precision, operating_point, pr_curve, quantile, rates_at, roc_auc, roc_curve,
+    weighted_roc_auc, OperatingPoint, WeightedScore,
+};
 use super::plots;
 use super::threshold::Threshold;
 
@@ -19,6 +23,33 @@ pub struct AttackRow {
     pub pr_auc: Option<f64>,
     /// Share of this attack's samples above the alert threshold.
     pub detected: f64,
+    /// This attack's malicious packets against every benign packet (docs/MODELS.md §5).
+    #[serde(default)]
+    pub packets: u64,
+    #[serde(default)]
+    pub packet_roc_auc: Option<f64>,
+}
+
+/// FPR targets of the operating points every report gives.
+pub const FPR_TARGETS: [f64; 2] = [1e-2, 1e-3];
+
+/// The packets of the test inputs, each scored as the sample it belongs to.
+#[derive(Clone, Debug, Default)]
+pub struct PacketScores {
+    pub units: Vec<WeightedScore>,
+    /// The attack each unit's malicious packets count for.
+    pub groups: Vec<String>,
+}
+
+/// Per-packet figures (docs/MODELS.md §5): every packet scored as its sample,
+/// packets in no sample at the lowest score.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PacketReport {
+    pub benign: u64,
+    pub malicious: u64,
+    /// Packets in no sample (too short a pair, non-IP), scored lowest.
+    pub unsampled: u64,
+    pub roc_auc: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -34,11 +65,17 @@ pub struct Report {
     pub tpr: f64,
     pub fpr: f64,
     pub per_attack: Vec<AttackRow>,
+    /// The alert threshold's point, then the best TPR at each of [`FPR_TARGETS`].
+    #[serde(default)]
+    pub operating_points: Vec<OperatingPoint>,
+    #[serde(default)]
+    pub packets: Option<PacketReport>,
     /// Ingest options the samples were made with (e.g. whether addresses were masked).
     pub samples: serde_json::Value,
 }
 
 /// `groups[i]`: the attack a malicious sample belongs to (ignored for benign ones).
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     model: &str,
     scores: &[f64],
@@ -47,6 +84,7 @@ pub fn build(
     threshold: Threshold,
     train_scores: Option<&[f64]>,
     samples: serde_json::Value,
+    packets: Option<&PacketScores>,
 ) -> Report {
     let benign: Vec<f64> = scores
         .iter()
@@ -60,7 +98,7 @@ pub fn build(
             by_attack.entry(g).or_default().push(*s);
         }
     }
-    let per_attack = by_attack
+    let mut per_attack = by_attack
         .into_iter()
         .map(|(name, mal)| {
             let s: Vec<f64> = mal.iter().chain(&benign).copied().collect();
@@ -72,10 +110,24 @@ pub fn build(
                 pr_auc: average_precision(&s, &l),
                 detected: mal.iter().filter(|&&v| v > threshold.value).count() as f64
                     / mal.len() as f64,
+                packets: 0,
+                packet_roc_auc: None,
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
     let (tpr, fpr) = rates_at(scores, labels, threshold.value);
+    let mut operating_points = vec![OperatingPoint {
+        target_fpr: None,
+        threshold: threshold.value,
+        tpr,
+        fpr,
+    }];
+    operating_points.extend(
+        FPR_TARGETS
+            .iter()
+            .filter_map(|&t| operating_point(scores, labels, t)),
+    );
+    let packets = packets.map(|p| packet_report(p, &mut per_attack));
     Report {
         model: model.to_string(),
         benign_test: benign.len(),
@@ -87,7 +139,61 @@ pub fn build(
         tpr,
         fpr,
         per_attack,
+        operating_points,
+        packets,
         samples,
+    }
+}
+
+/// Overall per-packet figures; fills the per-attack packet columns.
+fn packet_report(p: &PacketScores, per_attack: &mut Vec<AttackRow>) -> PacketReport {
+    let benign: Vec<WeightedScore> = p
+        .units
+        .iter()
+        .filter(|u| u.benign > 0)
+        .map(|u| WeightedScore { malicious: 0, ..*u })
+        .collect();
+    let mut by_attack: BTreeMap<&str, Vec<WeightedScore>> = BTreeMap::new();
+    for (u, g) in p.units.iter().zip(&p.groups) {
+        if u.malicious > 0 {
+            by_attack
+                .entry(g)
+                .or_default()
+                .push(WeightedScore { benign: 0, ..*u });
+        }
+    }
+    for (name, mal) in by_attack {
+        let n: u64 = mal.iter().map(|u| u.malicious).sum();
+        let all: Vec<WeightedScore> = mal.into_iter().chain(benign.iter().copied()).collect();
+        let auc = weighted_roc_auc(&all);
+        match per_attack.iter_mut().find(|a| a.attack == name) {
+            Some(a) => {
+                a.packets = n;
+                a.packet_roc_auc = auc;
+            }
+            // Malicious packets only in no sample: the attack has no sample row.
+            None => per_attack.push(AttackRow {
+                attack: name.to_string(),
+                samples: 0,
+                roc_auc: None,
+                pr_auc: None,
+                detected: 0.0,
+                packets: n,
+                packet_roc_auc: auc,
+            }),
+        }
+    }
+    per_attack.sort_by(|a, b| a.attack.cmp(&b.attack));
+    PacketReport {
+        benign: p.units.iter().map(|u| u.benign).sum(),
+        malicious: p.units.iter().map(|u| u.malicious).sum(),
+        unsampled: p
+            .units
+            .iter()
+            .filter(|u| u.score == f64::NEG_INFINITY)
+            .map(|u| u.benign + u.malicious)
+            .sum(),
+        roc_auc: weighted_roc_auc(&p.units),
     }
 }
 
@@ -107,6 +213,15 @@ pub fn table(r: &Report) -> String {
         f(r.roc_auc),
         f(r.pr_auc)
     );
+    if let Some(p) = &r.packets {
+        s += &format!(
+            "per packet: {} benign and {} malicious ({} in no sample, scored lowest), ROC-AUC {}\n",
+            p.benign,
+            p.malicious,
+            p.unsampled,
+            f(p.roc_auc)
+        );
+    }
     s += &format!(
         "alert threshold {:.2} (log-normal fit, FPR target {}; empirical {:.2}{}) → TPR {:.4}, FPR {:.4}\n",
         r.threshold.value,
@@ -116,6 +231,15 @@ pub fn table(r: &Report) -> String {
         r.tpr,
         r.fpr
     );
+    for p in r.operating_points.iter().filter(|p| p.target_fpr.is_some()) {
+        s += &format!(
+            "at FPR ≤ {}: threshold {:.4} → TPR {:.4}, FPR {:.4}\n",
+            p.target_fpr.unwrap_or_default(),
+            p.threshold,
+            p.tpr,
+            p.fpr
+        );
+    }
     let w = r
         .per_attack
         .iter()
@@ -124,17 +248,19 @@ pub fn table(r: &Report) -> String {
         .unwrap_or(6)
         .max(6);
     s += &format!(
-        "{:<w$}  {:>7}  {:>7}  {:>7}  {:>8}\n",
-        "attack", "samples", "ROC-AUC", "PR-AUC", "detected"
+        "{:<w$}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>10}\n",
+        "attack", "samples", "ROC-AUC", "PR-AUC", "detected", "packets", "pkt ROC-AUC"
     );
     for a in &r.per_attack {
         s += &format!(
-            "{:<w$}  {:>7}  {:>7}  {:>7}  {:>7.1}%\n",
+            "{:<w$}  {:>7}  {:>7}  {:>7}  {:>7.1}%  {:>9}  {:>10}\n",
             a.attack,
             a.samples,
             f(a.roc_auc),
             f(a.pr_auc),
-            100.0 * a.detected
+            100.0 * a.detected,
+            a.packets,
+            f(a.packet_roc_auc)
         );
     }
     s

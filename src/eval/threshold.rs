@@ -1,4 +1,4 @@
-//! The alert threshold of MODELS.md §7: a log-normal fitted to held-out benign scores,
+//! The alert threshold of docs/MODELS.md §7: a log-normal fitted to held-out benign scores,
 //! cut at its 1 − alert_fpr quantile. With a few hundred samples an empirical 99.9th
 //! percentile is just the maximum; the fitted tail extrapolates instead.
 

@@ -50,7 +50,7 @@ pub struct IngestArgs {
     /// Flows: keep real MAC/IP addresses (anonymised by default).
     #[arg(long)]
     pub keep_addresses: bool,
-    /// Label rules, CSV as ../data/labels.csv (file, attacker_ips, [category, attack, start, end]).
+    /// Label rules, CSV as assets/demo/labels.csv (file, attacker_ips, [category, attack, start, end]).
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Class name for every input (reference sets).
@@ -59,7 +59,7 @@ pub struct IngestArgs {
     /// Class name of each input = its file stem (Cridex.pcap → Cridex).
     #[arg(long)]
     pub class_from_filename: bool,
-    /// Keep one side of the MODELS.md §5 split (per capture, by flow start time).
+    /// Keep one side of the docs/MODELS.md §5 split (per capture, by flow start time).
     #[arg(long, value_enum)]
     pub split: Option<Side>,
     /// Fraction of each capture's packets (by count, in time order) before the split time.

@@ -1,4 +1,4 @@
-//! Flow samples (MODELS.md §3): the first n packets of a bidirectional
+//! Flow samples (docs/MODELS.md §3): the first n packets of a bidirectional
 //! flow, each its first l frame bytes zero-padded, addresses randomised
 //! per flow unless asked to keep them.
 

@@ -1,4 +1,4 @@
-//! Pair images (MODELS.md §1): one 64-pixel row per packet (L3 + L4
+//! Pair images (docs/MODELS.md §1): one 64-pixel row per packet (L3 + L4
 //! headers, no payload, padded with 255), 64 rows per image per
 //! (source IP, destination IP) group.
 

@@ -1,4 +1,4 @@
-//! Packet labels (MODELS.md §5): per-capture attacker addresses with an
+//! Packet labels (docs/MODELS.md §5): per-capture attacker addresses with an
 //! optional time window, from a CSV in the format of data/labels.csv, or
 //! one class name for a whole input.
 
@@ -130,7 +130,7 @@ impl LabelRules {
     }
 
     /// Rules whose `file` names this input (path-component suffix match,
-    /// so `../shared/data/attacks/scan/synscan.pcap` matches
+    /// so `/data/attacks/scan/synscan.pcap` matches
     /// `attacks/scan/synscan.pcap`).
     pub fn for_input(&self, input: &str) -> Vec<&LabelRule> {
         let comps: Vec<&str> = input

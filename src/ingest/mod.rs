@@ -1,4 +1,4 @@
-//! Packet ingest: captures → parsed packets → pair images (MODELS.md §1)
+//! Packet ingest: captures → parsed packets → pair images (docs/MODELS.md §1)
 //! or flow samples (§3) with labels (§5), into a [`SampleSet`] in memory or
 //! a dataset directory ([`crate::dataset`]).
 //!
@@ -38,9 +38,9 @@ pub use split::{Side, SplitFilter};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum SampleKind {
-    /// 64×64 pair images (MODELS.md §1).
+    /// 64×64 pair images (docs/MODELS.md §1).
     Images,
-    /// n·l-byte flow samples (MODELS.md §3).
+    /// n·l-byte flow samples (docs/MODELS.md §3).
     Flows,
 }
 

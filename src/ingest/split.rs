@@ -1,4 +1,4 @@
-//! The evaluation split of MODELS.md §5: per capture, t_split is the time
+//! The evaluation split of docs/MODELS.md §5: per capture, t_split is the time
 //! of the packet at `frac` (by count, in time order); a bidirectional flow
 //! belongs to training if its first packet comes before t_split, else to
 //! test, and each side's samples are built from its own packets only.

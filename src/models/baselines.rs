@@ -1,4 +1,4 @@
-//! The two baselines DOC-IDS is compared with (MODELS.md §4), on the same 320-byte
+//! The two baselines DOC-IDS is compared with (docs/MODELS.md §4), on the same 320-byte
 //! flow samples, trained with MSE(x̂, x) and scored by the per-sample MSE:
 //!
 //! - AE: dense 320→128→64→32→64→128→320, ReLU between, sigmoid out.
@@ -321,6 +321,11 @@ impl BaselineRun {
 
     fn out(&self) -> &Buf<f32> {
         self.acts.last().unwrap()
+    }
+
+    /// The reconstructions x̂ (in [0, 1], 320 per sample) of the last `score`.
+    pub fn reconstruction(&self, gpu: &Gpu) -> Result<Vec<f32>, GpuError> {
+        gpu.read(self.out())
     }
 
     /// Record forward, loss (mean over the n·320 values of (x̂ − x)²) and backward for

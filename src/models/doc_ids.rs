@@ -1,4 +1,4 @@
-//! DOC-IDS (MODELS.md §4, the paper's Table 1), wired from the kernel library.
+//! DOC-IDS (docs/MODELS.md §4, the paper's Table 1), wired from the kernel library.
 //!
 //! g: conv1d 1→32 k6 p5, ReLU, BN → max-pool 2 → conv1d 32→64 k6 p5, ReLU, BN →
 //!    max-pool 2 → dense 5312→1024, BN, ReLU → dense 1024→256, BN  (= the feature)
@@ -25,7 +25,7 @@ use crate::nn::loss::{self, GradOut};
 use crate::nn::matmul::MatmulVariant;
 use crate::nn::pool1d::{self, Pool1dShape};
 
-/// Input bytes per sample: 4 packets × 80 bytes (MODELS.md §3).
+/// Input bytes per sample: 4 packets × 80 bytes (docs/MODELS.md §3).
 pub const INPUT: usize = 320;
 /// Width of the feature g(x).
 pub const FEAT: usize = 256;

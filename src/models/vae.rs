@@ -1,4 +1,4 @@
-//! The traffic-image VAE of MODELS.md §2, wired from the kernel library.
+//! The traffic-image VAE of docs/MODELS.md §2, wired from the kernel library.
 //!
 //! encoder: conv 1→32→64→128 (k4 s2 p1, ReLU) → dense 8192→32 (μ), 8192→32 (log σ²)
 //! decoder: dense 32→8192 (ReLU) → conv-transpose 128→64→32 (ReLU) → 32→1 (logits)

@@ -240,7 +240,7 @@ pub fn backward(
     )
 }
 
-/// DOC-IDS's four batch-norms (MODELS.md §4, Table 1) at batch `n`.
+/// DOC-IDS's four batch-norms (docs/MODELS.md §4, Table 1) at batch `n`.
 pub fn bench_shapes(n: usize) -> Vec<(&'static str, BatchNormShape)> {
     vec![
         ("doc-ids.bn1 32×325", BatchNormShape::ncl(n, 32, 325)),

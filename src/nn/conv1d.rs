@@ -750,7 +750,7 @@ pub mod transpose {
         channel_sum(b, s.n, s.c_out, s.l_out(), dz, db, accumulate)
     }
 
-    /// The 1D-Conv AE baseline's decoder (MODELS.md §4) at batch `n`.
+    /// The 1D-Conv AE baseline's decoder (docs/MODELS.md §4) at batch `n`.
     pub fn bench_shapes(n: usize) -> Vec<(&'static str, ConvT1dShape)> {
         let t = |c_in, l, c_out, act| ConvT1dShape {
             n,
@@ -842,7 +842,7 @@ pub mod transpose {
     }
 }
 
-/// The DOC-IDS feature extractor's convolutions (MODELS.md §4, Table 1) and the 1D-Conv
+/// The DOC-IDS feature extractor's convolutions (docs/MODELS.md §4, Table 1) and the 1D-Conv
 /// AE baseline's encoder, at batch `n`; see [`transpose::bench_shapes`] for its decoder.
 pub fn bench_shapes(n: usize) -> Vec<(&'static str, Conv1dShape)> {
     let c = |c_in, l, c_out, stride, pad| Conv1dShape {

@@ -950,7 +950,7 @@ impl ConvLayer {
     }
 }
 
-/// The VAE's six convolution layers (MODELS.md §2) at `batch`: (name, layer, forward flops).
+/// The VAE's six convolution layers (docs/MODELS.md §2) at `batch`: (name, layer, forward flops).
 pub fn bench_shapes(batch: usize) -> Vec<(String, ConvLayer, f64)> {
     let conv = |c_in, h, c_out| {
         ConvLayer::Conv(Conv2dShape {

@@ -269,7 +269,7 @@ pub fn softmax_cross_entropy(
     )
 }
 
-/// DOC-IDS compactness (MODELS.md §4) of h [n, k]:
+/// DOC-IDS compactness (docs/MODELS.md §4) of h [n, k]:
 /// l_C = n²/(n−1)² · 1/(n·k) · Σ_i ‖h_i − h̄‖² (n ≥ 2); grad = grad_scale·∂l_C/∂h.
 #[allow(clippy::too_many_arguments)]
 pub fn compactness(

@@ -36,7 +36,7 @@ pub struct Adam {
 }
 
 impl Default for Adam {
-    /// PyTorch's defaults, which MODELS.md uses: lr 1e-3, β (0.9, 0.999), ε 1e-8.
+    /// PyTorch's defaults, which docs/MODELS.md uses: lr 1e-3, β (0.9, 0.999), ε 1e-8.
     fn default() -> Self {
         Adam {
             lr: 1e-3,

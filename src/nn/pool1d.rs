@@ -136,7 +136,7 @@ pub fn max_backward(
     )
 }
 
-/// DOC-IDS's two pools (MODELS.md §4, Table 1) at batch `n`.
+/// DOC-IDS's two pools (docs/MODELS.md §4, Table 1) at batch `n`.
 pub fn bench_shapes(n: usize) -> Vec<(&'static str, Pool1dShape)> {
     vec![
         ("doc-ids.pool1 32×325→162", Pool1dShape::k2(n, 32, 325)),
