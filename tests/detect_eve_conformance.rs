@@ -141,12 +141,12 @@ fn every_line_of_a_demo_run_validates_against_suricatas_schema() {
     };
     let text = run_text(&mut m, pcap_reader(&demo), &o);
     // And the real VAE scorer (fixture weights, threshold 0) on the first
-    // 2000 packets: on a software GPU its forward pass is the slow part.
+    // 1000 packets: on a software GPU its forward pass is the slow part.
     let tmp = tempfile::tempdir().unwrap();
     let ck = tmp.path().join("vae.safetensors");
     write_vae_checkpoint(&ck, Some(0.0));
     let mut vae = load_models(common::gpu(), &[ck], 64, &[]).unwrap();
-    let prefix = pcap_prefix(&std::fs::read(&demo).unwrap(), 2000);
+    let prefix = pcap_prefix(&std::fs::read(&demo).unwrap(), 1000);
     let vae_text = run_text(
         &mut vae,
         CaptureReader::from_bytes("demo", prefix).unwrap(),
@@ -155,6 +155,27 @@ fn every_line_of_a_demo_run_validates_against_suricatas_schema() {
     let vae_alerts = alerts(&parse_eve(&vae_text));
     assert!(!vae_alerts.is_empty());
     assert!(vae_alerts.iter().all(|a| gn(a, "model") == "vae"));
+    // The VAE explains its score: fields and packets ride in the alert.
+    for a in &vae_alerts {
+        let md = &a["alert"]["metadata"];
+        assert!(
+            md["gpu_nids_fields"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty() && f.len() <= 5),
+            "{a}"
+        );
+        let pk = md["gpu_nids_packets"].as_array().unwrap();
+        assert!(!pk.is_empty() && pk.len() <= 5, "{a}");
+        let first = gn_u64(a, "first_pcap_cnt");
+        let last = a["pcap_cnt"].as_u64().unwrap();
+        for p in pk {
+            let n: u64 = p.as_str().unwrap().parse().unwrap();
+            assert!(
+                first <= n && n <= last,
+                "packet {n} outside the sample {first}..={last}"
+            );
+        }
+    }
     assert_valid(&v, &vae_text, "demo (VAE)");
     let ev = parse_eve(&text);
     let al = alerts(&ev);
