@@ -560,6 +560,18 @@ fn explanations_go_into_alert_metadata() {
             assert!(v.is_valid(a), "{a}");
         }
     }
+    // `detect --no-explain`: no explanation asked for, none written.
+    let reader = CaptureReader::from_bytes("x", isupport::pcap_le_us(1, &recs)).unwrap();
+    let mut m = vec![model(Explaining(ConstScorer::flows()))];
+    let o = PipelineOptions {
+        explain: false,
+        ..opts()
+    };
+    let ev = parse_eve(&run_text(&mut m, reader, &o));
+    for a in alerts(&ev) {
+        let md = &a["alert"]["metadata"];
+        assert!(md.get("gpu_nids_fields").is_none() && md.get("gpu_nids_packets").is_none());
+    }
 }
 
 /// An SCTP packet (common header only) between two fixed hosts.

@@ -101,6 +101,9 @@ pub struct DetectArgs {
     /// Live capture: bytes kept per packet.
     #[arg(long, default_value_t = 65535)]
     pub snaplen: i32,
+    /// Leave the explanation (`gpu_nids_fields`, `gpu_nids_packets`) out of alerts: saves a forward pass per alert.
+    #[arg(long)]
+    pub no_explain: bool,
     /// Write IPv6 addresses compressed (`2001:db8::1`) instead of in full, as Suricata's `ipv6-compress: yes`.
     #[arg(long)]
     pub ipv6_compress: bool,
@@ -149,9 +152,14 @@ pub fn load_models(
 
 fn print_summary(s: &Summary, models: &[Model]) {
     eprintln!(
-        "detect: {} packets ({} read{}), {} samples, {:.2}s{}",
+        "detect: {} packets ({} read{}{}), {} samples, {:.2}s{}",
         s.packets,
         s.packets_read,
+        if s.filtered_out > 0 {
+            format!(", {} filtered out", s.filtered_out)
+        } else {
+            String::new()
+        },
         if s.kernel_drops > 0 {
             format!(", {} dropped by the kernel", s.kernel_drops)
         } else {
@@ -251,6 +259,7 @@ pub fn run_detect(a: &DetectArgs) -> Result<()> {
         stop,
         iface: a.interface.clone(),
         ipv6_compress: a.ipv6_compress,
+        explain: !a.no_explain,
         reorder_window_ns: reorder_window(a),
         ..PipelineOptions::default()
     };

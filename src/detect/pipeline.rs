@@ -70,6 +70,9 @@ pub struct PipelineOptions {
     pub rate_pps: Option<f64>,
     /// Keep every sample's latency (benchmarks).
     pub record_latency: bool,
+    /// Ask the model what drove each alert's score (one more forward pass
+    /// per alert for the VAE and autoencoders, several for DOC-IDS).
+    pub explain: bool,
     /// Interface name for `in_iface`.
     pub iface: Option<String>,
     /// Write a final stats line when the run ends.
@@ -94,6 +97,7 @@ impl Default for PipelineOptions {
             stop: Arc::new(AtomicBool::new(false)),
             rate_pps: None,
             record_latency: false,
+            explain: true,
             iface: None,
             final_stats: true,
             ipv6_compress: false,
@@ -159,6 +163,8 @@ pub struct Summary {
     /// still flushed and scored everything).
     pub input_error: Option<String>,
     pub stopped_by_signal: bool,
+    /// Packets the BPF filter left out (files; live, the kernel drops them).
+    pub filtered_out: u64,
 }
 
 /// One packet inside a chunk's byte buffer.
@@ -1009,10 +1015,14 @@ fn score_pending(
         let sc = scores[i] as f64;
         if sc > thr {
             let sample = &p.data[i * len..(i + 1) * len];
-            let ex = model
-                .scorer
-                .explain(gpu, sample)
-                .context("explaining an alert")?;
+            let ex = if cx.opts.explain {
+                model
+                    .scorer
+                    .explain(gpu, sample)
+                    .context("explaining an alert")?
+            } else {
+                None
+            };
             let ev = alert_event(model, kind, item, sample, flow_l, sc, ex.as_ref(), cx);
             let line = serde_json::to_string(&ev).context("formatting an alert")?;
             reorder
@@ -1210,6 +1220,7 @@ pub fn run(
     Ok(Summary {
         packets: l(&counters.packets),
         packets_read: l(&counters.packets_read),
+        filtered_out: l(&counters.filtered_out),
         bytes: l(&counters.bytes),
         samples_built: l(&counters.samples_built),
         kernel_drops: l(&counters.kernel_drops),
