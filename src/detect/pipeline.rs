@@ -648,6 +648,10 @@ fn build_samples(
         b.builders[si].finish(&mut tmp);
         b.wrap(si, &mut tmp, t, last_link, &mut out);
     }
+    // Every group is closed now: the final stats line says so.
+    let (open, ev) = b.groups();
+    c.groups_open.store(open, Relaxed);
+    c.groups_evicted.store(ev, Relaxed);
     // The end: everything may go out.
     send(&mut out, u64::MAX, &mut sent_clock);
 }
