@@ -84,7 +84,10 @@ impl IngestArgs {
         }
         if self.flow_packets == 0
             || self.flow_bytes == 0
-            || self.flow_packets * self.flow_bytes > 1 << 20
+            || self
+                .flow_packets
+                .checked_mul(self.flow_bytes)
+                .is_none_or(|nl| nl > 1 << 20)
         {
             bail!("--flow-packets and --flow-bytes must be positive (and n·l at most 1 MiB)");
         }
