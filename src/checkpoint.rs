@@ -102,14 +102,20 @@ impl Checkpoint {
         Ok(Checkpoint { tensors, meta })
     }
 
-    /// Reads, parses and validates a checkpoint. The header is checked
-    /// against the file's size before the tensors are read, so that a
-    /// wrong or damaged file fails fast instead of being read whole.
+    /// Reads and parses a checkpoint. The header is checked against the
+    /// file's size before the tensors are read, so that a wrong or damaged
+    /// file fails fast instead of being read whole.
     pub fn load(path: &Path) -> Result<Self> {
         let origin = path.display().to_string();
         let bytes = read_checked(path, &origin)?;
-        let c = Self::from_bytes(&bytes, &origin)?;
-        c.validate(&origin)?;
+        Self::from_bytes(&bytes, &origin)
+    }
+
+    /// [`Checkpoint::load`], then [`Checkpoint::validate`]: what every
+    /// command that builds a model from a file calls.
+    pub fn load_model(path: &Path) -> Result<Self> {
+        let c = Self::load(path)?;
+        c.validate(&path.display().to_string())?;
         Ok(c)
     }
 

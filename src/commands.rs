@@ -211,7 +211,7 @@ pub struct LoadedVae {
 }
 
 pub fn load_vae(gpu: &crate::gpu::Gpu, path: &std::path::Path) -> Result<LoadedVae> {
-    let c = Checkpoint::load(path)?;
+    let c = Checkpoint::load_model(path)?;
     let origin = path.display().to_string();
     let params = train::params_from(&c, &origin)?;
     Ok(LoadedVae {

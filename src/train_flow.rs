@@ -352,7 +352,7 @@ pub fn load_flow(gpu: &Gpu, path: &Path) -> Result<LoadedFlow> {
 }
 
 fn load_flow_inner(gpu: &Gpu, path: &Path, origin: &str) -> Result<LoadedFlow> {
-    let c = Checkpoint::load(path)?;
+    let c = Checkpoint::load_model(path)?;
     let origin = origin.to_string();
     Ok(LoadedFlow {
         net: net_from(gpu, &c, &origin)?,

@@ -347,13 +347,13 @@ fn reliability_checkpoint_fields_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ae.safetensors");
     ae_checkpoint(&ck, 4, 80, 1, Some(1.0));
-    Checkpoint::load(&ck).unwrap();
+    Checkpoint::load_model(&ck).unwrap();
     let edit = |f: &dyn Fn(&mut Checkpoint)| {
         let mut c = Checkpoint::load(&ck).unwrap();
         f(&mut c);
         let p = dir.path().join("edited.safetensors");
         std::fs::write(&p, c.to_bytes().unwrap()).unwrap();
-        format!("{:#}", Checkpoint::load(&p).unwrap_err())
+        format!("{:#}", Checkpoint::load_model(&p).unwrap_err())
     };
     let e = edit(&|c| {
         c.meta.insert("threshold".into(), "{\"value\": oops".into());
