@@ -288,3 +288,41 @@ pub fn checkpoint(data: &[u8]) {
         let _ = c.validate("fuzz");
     }
 }
+
+/// A small checkpoint whose metadata is what training writes (model `ae`,
+/// sample options, training state, threshold) beside two tiny tensors:
+/// a seed from which mutation reaches every metadata check.
+pub fn checkpoint_seed() -> Vec<u8> {
+    use crate::train_flow::{FlowSpec, FlowTrainOptions, FlowTrainState};
+    let mut c = Checkpoint::default();
+    c.insert("enc.0.weight", &[2, 3], vec![0.5; 6]);
+    c.insert("enc.0.bias", &[2], vec![0.0; 2]);
+    c.meta.insert("model".into(), "ae".into());
+    c.set_json("samples", &FlowSpec::new(true));
+    c.set_json(
+        "train",
+        &FlowTrainState {
+            options: FlowTrainOptions::baseline_default(),
+            epoch: 1,
+            step: 3,
+            history: Vec::new(),
+            classes: vec!["benign".into()],
+            train_samples: 10,
+            val_samples: 2,
+            ref_train_samples: 0,
+            ref_val_samples: 0,
+        },
+    );
+    c.set_json(
+        "threshold",
+        &crate::eval::threshold::Threshold {
+            value: 0.5,
+            alert_fpr: 1e-3,
+            ln_mean: 0.0,
+            ln_std: 1.0,
+            empirical: 0.5,
+            n: 2,
+        },
+    );
+    c.to_bytes().expect("a small checkpoint serialises")
+}
