@@ -576,3 +576,81 @@ fn reliability_resume_with_nothing_left_leaves_the_checkpoint() {
     assert_eq!(std::fs::read(&ck).unwrap(), before);
     assert_eq!(std::fs::metadata(&ck).unwrap().modified().unwrap(), mtime);
 }
+
+#[test]
+fn reliability_ingest_output_symlink_keeps_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = small_capture(dir.path(), 50);
+    let real = dir.path().join("real-ds");
+    let link = dir.path().join("ds");
+    std::os::unix::fs::symlink("real-ds", &link).unwrap();
+    for _ in 0..2 {
+        // Created through the dangling link, then replaced through it.
+        let r = run(
+            &["ingest", "--kind", "flows", s(&cap), "-o", s(&link), "-q"],
+            None,
+        );
+        assert_eq!(r.2, 0, "{}", r.1);
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(real.join("header.json").is_file());
+    }
+    // A device is not a dataset directory: refused, untouched.
+    let r = run(
+        &[
+            "ingest",
+            "--kind",
+            "flows",
+            s(&cap),
+            "-o",
+            "/dev/null",
+            "-q",
+        ],
+        None,
+    );
+    assert_clean_failure("ingest -o /dev/null", &r);
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+}
+
+#[test]
+fn reliability_dataset_write_errors_name_the_users_path() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cap = small_capture(dir.path(), 200);
+    let out = dir.path().join("ds");
+    let mut c = Command::new(BIN);
+    c.args(["ingest", "--kind", "flows", s(&cap), "-o", s(&out), "-q"]);
+    // Files may grow to 100 bytes: the sample file's write fails (EFBIG).
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let l = libc::rlimit {
+                rlim_cur: 100,
+                rlim_max: 100,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &l);
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(s(&out.join("samples.u8"))), "{err}");
+    assert!(!err.contains(".tmp-"), "{err}");
+    assert_eq!(err.matches("too large").count(), 1, "{err}");
+    // Nothing half-written is left: no dataset, no temporary.
+    assert!(!out.exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".ds"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -79,6 +79,14 @@ fn mutate(r: &mut Rng, d: &mut Vec<u8>) {
 
 fn run(name: &str, seeds: &[Vec<u8>], f: fn(&[u8])) {
     let mut r = Rng(0x9e37_79b9_7f4a_7c15 ^ name.len() as u64);
+    // GPU_NIDS_FUZZ_SEEDS=DIR writes the seeds as a cargo-fuzz corpus.
+    if let Some(d) = std::env::var_os("GPU_NIDS_FUZZ_SEEDS") {
+        let d = Path::new(&d).join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for (i, s) in seeds.iter().enumerate() {
+            std::fs::write(d.join(format!("seed-{i}")), s).unwrap();
+        }
+    }
     for s in seeds {
         f(s);
     }
