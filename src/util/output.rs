@@ -192,11 +192,8 @@ fn find_same(p: &Path, id: (u64, u64), depth: usize) -> Option<PathBuf> {
 pub fn check_writable(output: &Path) -> Result<()> {
     match resolve(output)? {
         Target::Dir(_) => bail!("{}: is a directory, expected a file path", output.display()),
-        Target::Stream(p) => fs::OpenOptions::new()
-            .write(true)
-            .open(&p)
-            .map(drop)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", output.display())),
+        // Opening a FIFO would wait for its reader: it is checked when written.
+        Target::Stream(_) => Ok(()),
         Target::File(p) => {
             let dir = p
                 .parent()
