@@ -385,6 +385,21 @@ fn reliability_checkpoint_fields_are_validated() {
         c.insert(name, &shape, vec![0.0; n]);
     });
     assert!(e.contains("has shape"), "{e}");
+    // A VAE whose images could never be made.
+    let vae = dir.path().join("vae.safetensors");
+    dsupport::write_vae_checkpoint(&vae, Some(1.0));
+    Checkpoint::load_model(&vae).unwrap();
+    let mut c = Checkpoint::load(&vae).unwrap();
+    c.meta.insert(
+        "samples".into(),
+        r#"{"pair":"directional","min_packets":0,"mask_addresses":false}"#.into(),
+    );
+    c.save(&vae).unwrap();
+    let e = format!("{:#}", Checkpoint::load_model(&vae).unwrap_err());
+    assert!(
+        e.contains("vae.safetensors") && e.contains("min_packets"),
+        "{e}"
+    );
     // Header and size are checked before the tensors are read.
     let bytes = std::fs::read(&ck).unwrap();
     let p = dir.path().join("cut.safetensors");
