@@ -215,6 +215,10 @@ impl DatasetWriter {
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
+    /// The hidden directory the dataset is written in until `finish`.
+    pub fn temp_dir(&self) -> &Path {
+        &self.tmp
+    }
     pub fn class_ids(&self) -> &[u16] {
         &self.class_ids
     }

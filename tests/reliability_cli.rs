@@ -669,3 +669,41 @@ fn reliability_dataset_write_errors_name_the_users_path() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn reliability_signal_during_ingest_removes_the_partial_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let bytes = std::fs::read(demo("train-benign.pcap")).unwrap();
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut c = Command::new(BIN)
+            .args(["ingest", "--kind", "images", "-", "-o", s(&out), "-q"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Part of a capture, and stdin left open: ingest waits for more.
+        let mut stdin = c.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, &dsupport::pcap_prefix(&bytes, 100)).unwrap();
+        let temp = || {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".ds.tmp-"))
+        };
+        let mut waited = 0;
+        while !temp() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            waited += 1;
+            assert!(waited < 1200, "no temporary directory appeared");
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(c.id() as i32, sig) };
+        let o = c.wait_with_output().unwrap();
+        drop(stdin);
+        assert_eq!(o.status.code(), Some(128 + sig), "{o:?}");
+        assert!(!temp(), "temporary left after signal {sig}");
+        assert!(!out.exists());
+    }
+}
