@@ -535,9 +535,11 @@ impl CaptureReader {
         let incl = rd(8) as usize;
         // A length beyond the snap length cannot come from the writer: it is
         // corruption, not a record cut short, wherever the file ends.
+        // A zero or oversized header snap length (some writers put 2^31-1)
+        // falls back to the largest frame libpcap captures, as Wireshark does.
         let snap = match parser.header().snaplen as usize {
             0 => MAX_SNAPLEN,
-            s => s,
+            s => s.min(MAX_SNAPLEN),
         };
         if incl > snap || incl > MAX_RECORD {
             return Err(self.corrupt(
