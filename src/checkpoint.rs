@@ -142,9 +142,9 @@ impl Checkpoint {
             }
             "doc-ids" | "ae" | "conv-ae" => {
                 let s: crate::train_flow::FlowSpec = self.meta_field(origin, "samples")?;
-                if s.kind != "flows" || s.n.checked_mul(s.l) != Some(doc_ids::INPUT) || s.l == 0 {
+                if s.kind != "flows" || s.n.checked_mul(s.l) != Some(doc_ids::INPUT) {
                     bail!(
-                        "{origin}: metadata field 'samples' says {} samples of {} packets × {} bytes; the {model} network takes flows of {} bytes (4 × 80)",
+                        "{origin}: metadata field 'samples' says {} of {} packets × {} bytes; the {model} network takes flows of {} bytes (4 × 80)",
                         s.kind, s.n, s.l, doc_ids::INPUT
                     );
                 }
