@@ -707,3 +707,33 @@ fn reliability_signal_during_ingest_removes_the_partial_dataset() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn reliability_score_output_through_devices_and_symlinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = small_capture(dir.path(), 100);
+    let ck = dir.path().join("ae.safetensors");
+    ae_checkpoint(&ck, 4, 80, 1, Some(1.0));
+    // -o /dev/null: written through, still the device afterwards.
+    let r = run(&["score", s(&ck), s(&cap), "-o", "/dev/null", "-q"], None);
+    assert_eq!(r.2, 0, "{}", r.1);
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    // -o LINK: the target holds the scores, the link stays.
+    let target = dir.path().join("scores.jsonl");
+    let link = dir.path().join("latest.jsonl");
+    std::os::unix::fs::symlink("scores.jsonl", &link).unwrap();
+    let r = run(&["score", s(&ck), s(&cap), "-o", s(&link), "-q"], None);
+    assert_eq!(r.2, 0, "{}", r.1);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert!(
+        text.lines().count() > 0 && text.contains("\"score\""),
+        "{text}"
+    );
+}
