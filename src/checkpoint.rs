@@ -107,8 +107,20 @@ impl Checkpoint {
     /// file fails fast instead of being read whole.
     pub fn load(path: &Path) -> Result<Self> {
         let origin = path.display().to_string();
-        let bytes = read_checked(path, &origin)?;
-        Self::from_bytes(&bytes, &origin)
+        let mut f =
+            std::fs::File::open(path).with_context(|| format!("reading checkpoint {origin}"))?;
+        let size = f
+            .metadata()
+            .with_context(|| format!("reading checkpoint {origin}"))?
+            .len();
+        Self::from_reader(&mut f, size, &origin)
+    }
+
+    /// Parses a checkpoint of `size` bytes from `r`, checking the header
+    /// against the size before reading the tensors.
+    pub fn from_reader(r: &mut impl std::io::Read, size: u64, origin: &str) -> Result<Self> {
+        let bytes = read_checked(r, size, origin)?;
+        Self::from_bytes(&bytes, origin)
     }
 
     /// [`Checkpoint::load`], then [`Checkpoint::validate`]: what every
@@ -243,15 +255,8 @@ const MAX_CLASSES: usize = 4096;
 const MAX_HEADER: u64 = 100_000_000;
 
 /// The file's bytes, after checking that its header is sane and that the
-/// tensors it declares end exactly at the end of the file.
-fn read_checked(path: &Path, origin: &str) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("reading checkpoint {origin}"))?;
-    let size = f
-        .metadata()
-        .with_context(|| format!("reading checkpoint {origin}"))?
-        .len();
+/// tensors it declares end exactly at the end of the file (`size` bytes).
+fn read_checked(f: &mut impl std::io::Read, size: u64, origin: &str) -> Result<Vec<u8>> {
     let mut n8 = [0u8; 8];
     if size < 8 {
         bail!(
@@ -290,10 +295,12 @@ fn read_checked(path: &Path, origin: &str) -> Result<Vec<u8>> {
         .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
         .max()
         .unwrap_or(0);
-    if 8 + n + end != size {
+    // n <= size - 8 was checked above; `end` comes from the file.
+    let declared = (8 + n).checked_add(end);
+    if declared != Some(size) {
         bail!(
             "{origin}: corrupt checkpoint: its header declares {} bytes, the file holds {size} (truncated or padded)",
-            8 + n + end
+            declared.map_or("more than 2^64".into(), |d| d.to_string())
         );
     }
     let mut bytes = Vec::with_capacity(size as usize);

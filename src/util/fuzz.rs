@@ -284,9 +284,12 @@ fn ipv6(src: u8, dst: u8, proto_sel: u8, payload: &[u8]) -> Vec<u8> {
 /// Any bytes as a checkpoint file: parsed, then checked against the model
 /// its metadata names (the same checks every loader runs before building).
 pub fn checkpoint(data: &[u8]) {
-    if let Ok(c) = Checkpoint::from_bytes(data, "fuzz") {
+    let mut r = std::io::Cursor::new(data);
+    if let Ok(c) = Checkpoint::from_reader(&mut r, data.len() as u64, "fuzz") {
         let _ = c.validate("fuzz");
     }
+    // The parser alone, without the size check in front of it.
+    let _ = Checkpoint::from_bytes(data, "fuzz");
 }
 
 /// A small checkpoint whose metadata is what training writes (model `ae`,
