@@ -102,9 +102,211 @@ impl Checkpoint {
         Ok(Checkpoint { tensors, meta })
     }
 
+    /// Reads and parses a checkpoint. The header is checked against the
+    /// file's size before the tensors are read, so that a wrong or damaged
+    /// file fails fast instead of being read whole.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("reading checkpoint {}", path.display()))?;
-        Self::from_bytes(&bytes, &path.display().to_string())
+        let origin = path.display().to_string();
+        let mut f =
+            std::fs::File::open(path).with_context(|| format!("reading checkpoint {origin}"))?;
+        let size = f
+            .metadata()
+            .with_context(|| format!("reading checkpoint {origin}"))?
+            .len();
+        Self::from_reader(&mut f, size, &origin)
     }
+
+    /// Parses a checkpoint of `size` bytes from `r`, checking the header
+    /// against the size before reading the tensors.
+    pub fn from_reader(r: &mut impl std::io::Read, size: u64, origin: &str) -> Result<Self> {
+        let bytes = read_checked(r, size, origin)?;
+        Self::from_bytes(&bytes, origin)
+    }
+
+    /// [`Checkpoint::load`], then [`Checkpoint::validate`]: what every
+    /// command that builds a model from a file calls.
+    pub fn load_model(path: &Path) -> Result<Self> {
+        let c = Self::load(path)?;
+        c.validate(&path.display().to_string())?;
+        Ok(c)
+    }
+
+    /// Checks what the metadata says against the model it names: the model
+    /// kind, the sample options (they must produce the network's input),
+    /// the alert threshold (finite) and every parameter's shape. A model
+    /// is only built from a checkpoint that passes.
+    pub fn validate(&self, origin: &str) -> Result<()> {
+        use crate::models::{baselines, doc_ids, params, vae};
+        let Some(model) = self.meta.get("model") else {
+            bail!("{origin}: checkpoint metadata has no 'model' field");
+        };
+        let specs: Vec<(String, Vec<usize>)> = match model.as_str() {
+            "vae" => {
+                let s: crate::commands::ImageSpec = self.meta_field(origin, "samples")?;
+                let side = crate::ingest::IMAGE_SIDE;
+                if !(1..=side).contains(&s.min_packets) {
+                    bail!("{origin}: metadata field 'samples': min_packets {} is outside 1..={side}", s.min_packets);
+                }
+                vae::param_specs()
+                    .into_iter()
+                    .map(|(n, s, _)| (n.to_string(), s))
+                    .collect()
+            }
+            "doc-ids" | "ae" | "conv-ae" => {
+                let s: crate::train_flow::FlowSpec = self.meta_field(origin, "samples")?;
+                if s.kind != "flows" || s.n.checked_mul(s.l) != Some(doc_ids::INPUT) {
+                    bail!(
+                        "{origin}: metadata field 'samples' says {} of {} packets × {} bytes; the {model} network takes flows of {} bytes (4 × 80)",
+                        s.kind, s.n, s.l, doc_ids::INPUT
+                    );
+                }
+                let st: crate::train_flow::FlowTrainState = self.meta_field(origin, "train")?;
+                if model == "doc-ids" {
+                    let k = st.classes.len();
+                    if !(1..=MAX_CLASSES).contains(&k) {
+                        bail!("{origin}: metadata field 'train': {k} reference classes (expected 1..={MAX_CLASSES})");
+                    }
+                    let mut v = params::specs(&doc_ids::layers(k));
+                    v.extend(
+                        doc_ids::DocIds::running_names()
+                            .into_iter()
+                            .map(|(n, l)| (n, vec![l])),
+                    );
+                    v
+                } else {
+                    let kind = baselines::BaselineKind::from_model_name(model)
+                        .expect("matched above");
+                    params::specs(&baselines::layers(kind))
+                }
+            }
+            other => bail!(
+                "{origin}: metadata field 'model' is '{other}' (expected vae, doc-ids, ae or conv-ae)"
+            ),
+        };
+        if self.meta.contains_key("threshold") {
+            let t: crate::eval::threshold::Threshold = self.meta_field(origin, "threshold")?;
+            if !t.value.is_finite() || t.value < 0.0 {
+                bail!("{origin}: metadata field 'threshold': value {} is not a finite non-negative score", t.value);
+            }
+        }
+        for (name, shape) in specs {
+            let Some((s, _)) = self.tensors.get(&name) else {
+                bail!("{origin}: checkpoint has no tensor '{name}' (model {model})");
+            };
+            if *s != shape {
+                bail!(
+                    "{origin}: tensor '{name}' has shape {s:?}, the {model} model needs {shape:?}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A metadata field parsed as `T`, the error naming file and field.
+    fn meta_field<T: serde::de::DeserializeOwned>(&self, origin: &str, key: &str) -> Result<T> {
+        let s = self
+            .meta
+            .get(key)
+            .with_context(|| format!("{origin}: checkpoint metadata has no '{key}' field"))?;
+        serde_json::from_str(s)
+            .map_err(|e| anyhow::anyhow!("{origin}: metadata field '{key}' is invalid ({e})"))
+    }
+}
+
+/// The end of a divergence message: the checkpoint to go back to, or that
+/// there is none (training diverged before its first epoch ended).
+pub fn last_good(out: &Path, epochs_done: usize) -> String {
+    if epochs_done == 0 {
+        "no checkpoint was written (it diverged before the end of the first epoch; try a lower --lr)".into()
+    } else {
+        format!(
+            "the last good checkpoint is {} (epoch {epochs_done})",
+            out.display()
+        )
+    }
+}
+
+/// For `--resume`: true (after saying so) when the checkpoint already holds
+/// `epochs` or more finished epochs and its alert threshold, so that there
+/// is nothing to train and the file is left untouched.
+pub fn nothing_to_resume(resume: Option<&Path>, epochs: usize) -> Result<bool> {
+    let Some(p) = resume else { return Ok(false) };
+    let c = Checkpoint::load(p)?;
+    let done = c
+        .meta
+        .get("train")
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .and_then(|t| t.get("epoch")?.as_u64())
+        .with_context(|| format!("{}: metadata field 'train' has no epoch count", p.display()))?;
+    if done as usize >= epochs && c.meta.contains_key("threshold") {
+        println!(
+            "nothing to do: {} already holds {done} epochs (--epochs {epochs}); raise --epochs to train further",
+            p.display()
+        );
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// DOC-IDS reference classes beyond any real label set; a larger count is
+/// corruption (it sizes a layer).
+const MAX_CLASSES: usize = 4096;
+/// safetensors' own limit on the JSON header.
+const MAX_HEADER: u64 = 100_000_000;
+
+/// The file's bytes, after checking that its header is sane and that the
+/// tensors it declares end exactly at the end of the file (`size` bytes).
+fn read_checked(f: &mut impl std::io::Read, size: u64, origin: &str) -> Result<Vec<u8>> {
+    let mut n8 = [0u8; 8];
+    if size < 8 {
+        bail!(
+            "{origin}: not a gpu-nids checkpoint ({size} bytes, shorter than a safetensors header)"
+        );
+    }
+    f.read_exact(&mut n8)
+        .with_context(|| format!("reading checkpoint {origin}"))?;
+    let n = u64::from_le_bytes(n8);
+    if n > MAX_HEADER || n > size - 8 {
+        bail!("{origin}: not a gpu-nids checkpoint (header length {n} for a file of {size} bytes)");
+    }
+    let mut head = vec![0u8; n as usize];
+    f.read_exact(&mut head)
+        .with_context(|| format!("reading checkpoint {origin}"))?;
+    let json: serde_json::Value = serde_json::from_slice(&head).map_err(|e| {
+        anyhow::anyhow!("{origin}: not a valid safetensors checkpoint (header: {e})")
+    })?;
+    let obj = json.as_object().with_context(|| {
+        format!("{origin}: not a valid safetensors checkpoint (header is not an object)")
+    })?;
+    match obj
+        .get("__metadata__")
+        .and_then(|m| m.get("format"))
+        .and_then(|f| f.as_str())
+    {
+        Some(f) if f == FORMAT => {}
+        Some(f) => bail!("{origin}: checkpoint format '{f}', this build reads '{FORMAT}'"),
+        None => bail!(
+            "{origin}: safetensors file without gpu-nids metadata (not a gpu-nids checkpoint)"
+        ),
+    }
+    let end = obj
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    // n <= size - 8 was checked above; `end` comes from the file.
+    let declared = (8 + n).checked_add(end);
+    if declared != Some(size) {
+        bail!(
+            "{origin}: corrupt checkpoint: its header declares {} bytes, the file holds {size} (truncated or padded)",
+            declared.map_or("more than 2^64".into(), |d| d.to_string())
+        );
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    bytes.extend_from_slice(&n8);
+    bytes.extend_from_slice(&head);
+    f.read_to_end(&mut bytes)
+        .with_context(|| format!("reading checkpoint {origin}"))?;
+    Ok(bytes)
 }

@@ -178,6 +178,10 @@ pub fn train_vae(a: &TrainVaeArgs) -> Result<()> {
         min_packets: a.min_packets,
         mask_addresses: a.mask_addresses,
     };
+    crate::util::output::check_file_output(&a.output, &a.inputs)?;
+    if crate::checkpoint::nothing_to_resume(a.resume.as_deref(), opts.epochs)? {
+        return Ok(());
+    }
     let data = load(&a.inputs, &a.capture.options(&spec, a.quiet)?)?;
     let gpu = a.gpu.open()?;
     let started = std::time::Instant::now();
@@ -207,7 +211,7 @@ pub struct LoadedVae {
 }
 
 pub fn load_vae(gpu: &crate::gpu::Gpu, path: &std::path::Path) -> Result<LoadedVae> {
-    let c = Checkpoint::load(path)?;
+    let c = Checkpoint::load_model(path)?;
     let origin = path.display().to_string();
     let params = train::params_from(&c, &origin)?;
     Ok(LoadedVae {
@@ -282,6 +286,9 @@ struct ScoreLine<'a> {
 
 pub fn score(a: &ScoreArgs) -> Result<()> {
     use crate::detect::scorer::{FlowScorer, Scorer, VaeScorer};
+    if let Some(o) = &a.output {
+        crate::util::output::check_file_output(o, a.inputs.iter().chain([&a.model]))?;
+    }
     let gpu = a.gpu.open()?;
     // [doc-ids] flow models score their own flow samples.
     let (scores, data, threshold, mut scorer): (_, _, _, Box<dyn Scorer>) =
@@ -397,7 +404,7 @@ pub struct EvalArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     /// Alert threshold to evaluate instead of the checkpoint's.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::util::duration::parse_finite)]
     pub threshold: Option<f64>,
     /// How many of the highest-scoring test images to show with their reconstructions.
     #[arg(long, default_value_t = 6)]
@@ -423,6 +430,7 @@ pub(crate) fn attack_name(data: &Loaded, i: usize) -> String {
 }
 
 pub fn eval(a: &EvalArgs) -> Result<()> {
+    crate::util::output::check_dir_writable(&a.output)?;
     // [doc-ids] dispatch on the checkpoint's model.
     if !a.compare.is_empty() {
         return crate::commands_flow::eval_compare(a);

@@ -213,6 +213,10 @@ pub fn train_doc_ids(a: &TrainDocIdsArgs) -> Result<()> {
         lambda_r: a.lambda_r,
     };
     let spec = FlowSpec::new(!a.train.keep_addresses);
+    crate::util::output::check_file_output(&a.output, a.target.iter().chain(&a.reference))?;
+    if crate::checkpoint::nothing_to_resume(a.train.resume.as_deref(), opts.epochs)? {
+        return Ok(());
+    }
     let target = load(&a.target, &flow_options(&a.capture, &spec, a.train.quiet)?)?;
     let mut ro = flow_options(
         &CaptureArgs {
@@ -245,6 +249,10 @@ pub fn train_doc_ids(a: &TrainDocIdsArgs) -> Result<()> {
 pub fn train_baseline(kind: BaselineKind, a: &TrainBaselineArgs) -> Result<()> {
     let opts = a.train.apply(FlowTrainOptions::baseline_default());
     let spec = FlowSpec::new(!a.train.keep_addresses);
+    crate::util::output::check_file_output(&a.output, &a.inputs)?;
+    if crate::checkpoint::nothing_to_resume(a.train.resume.as_deref(), opts.epochs)? {
+        return Ok(());
+    }
     let data = load(&a.inputs, &flow_options(&a.capture, &spec, a.train.quiet)?)?;
     let gpu = a.gpu.open()?;
     let started = Instant::now();

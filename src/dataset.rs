@@ -142,7 +142,10 @@ impl Header {
 /// Streams samples into a temporary directory; [`DatasetWriter::finish`]
 /// renames it into place. Dropped unfinished, it removes its files.
 pub struct DatasetWriter {
+    /// Where the dataset goes (a symlink's target: the link stays).
     dir: PathBuf,
+    /// The path the user gave, for messages (never the hidden temporary).
+    shown: PathBuf,
     tmp: PathBuf,
     sample_len: usize,
     samples: BufWriter<File>,
@@ -155,10 +158,18 @@ pub struct DatasetWriter {
 }
 
 impl DatasetWriter {
-    pub fn create(dir: &Path, sample_len: usize) -> Result<Self, DatasetError> {
+    pub fn create(shown: &Path, sample_len: usize) -> Result<Self, DatasetError> {
+        let dir = &match crate::util::output::resolve(shown) {
+            Ok(crate::util::output::Target::File(p) | crate::util::output::Target::Dir(p)) => p,
+            _ => {
+                return Err(DatasetError::Exists {
+                    path: shown.display().to_string(),
+                })
+            }
+        };
         if dir.exists() && !dir.join(HEADER_FILE).is_file() {
             return Err(DatasetError::Exists {
-                path: dir.display().to_string(),
+                path: shown.display().to_string(),
             });
         }
         let parent = match dir.parent() {
@@ -166,27 +177,31 @@ impl DatasetWriter {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        let user = |name: &str| shown.join(name);
         let base = dir
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "dataset".into());
+        // A run killed by a signal leaves its temporary directory behind.
+        crate::util::output::remove_stale_temps(&parent, &base);
         let nonce = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let tmp = parent.join(format!(".{base}.tmp-{}-{nonce:08x}", std::process::id()));
-        fs::create_dir(&tmp).map_err(io_err(&tmp))?;
+        fs::create_dir(&tmp).map_err(io_err(shown))?;
         let open = |name: &str| -> Result<BufWriter<File>, DatasetError> {
             let p = tmp.join(name);
             Ok(BufWriter::with_capacity(
                 1 << 20,
-                File::create(&p).map_err(io_err(&p))?,
+                File::create(&p).map_err(io_err(&user(name)))?,
             ))
         };
         let w = DatasetWriter {
             samples: open(SAMPLES_FILE)?,
             meta: open(META_FILE)?,
             dir: dir.to_path_buf(),
+            shown: shown.to_path_buf(),
             tmp,
             sample_len,
             labels: Vec::new(),
@@ -200,19 +215,23 @@ impl DatasetWriter {
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
+    /// The hidden directory the dataset is written in until `finish`.
+    pub fn temp_dir(&self) -> &Path {
+        &self.tmp
+    }
     pub fn class_ids(&self) -> &[u16] {
         &self.class_ids
     }
 
     fn write_err(&self, name: &str) -> impl FnOnce(std::io::Error) -> DatasetError {
-        let p = self.tmp.join(name).display().to_string();
+        let p = self.shown.join(name).display().to_string();
         move |e| DatasetError::Io { path: p, source: e }
     }
 
     pub fn push_sample(&mut self, s: &Sample) -> Result<(), DatasetError> {
         if s.data.len() != self.sample_len {
             return Err(DatasetError::Header {
-                path: self.dir.display().to_string(),
+                path: self.shown.display().to_string(),
                 msg: format!(
                     "sample of {} bytes, dataset holds {}-byte samples",
                     s.data.len(),
@@ -245,43 +264,45 @@ impl DatasetWriter {
         self.samples.flush().map_err(self.write_err(SAMPLES_FILE))?;
         self.meta.flush().map_err(self.write_err(META_FILE))?;
         let mp = self.tmp.join(META_FILE);
+        let shown_meta = self.shown.join(META_FILE);
+        let e_meta = || io_err(&shown_meta);
         let mut f = fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open(&mp)
-            .map_err(io_err(&mp))?;
+            .map_err(e_meta())?;
         for (i, u) in &self.updates {
             let off = *i * META_LEN as u64;
             let mut rec = [0u8; META_LEN];
-            f.seek(SeekFrom::Start(off)).map_err(io_err(&mp))?;
-            f.read_exact(&mut rec).map_err(io_err(&mp))?;
+            f.seek(SeekFrom::Start(off)).map_err(e_meta())?;
+            f.read_exact(&mut rec).map_err(e_meta())?;
             let mut m = SampleMeta::from_bytes(&rec);
             u.apply(&mut m);
-            f.seek(SeekFrom::Start(off)).map_err(io_err(&mp))?;
-            f.write_all(&m.to_bytes()).map_err(io_err(&mp))?;
+            f.seek(SeekFrom::Start(off)).map_err(e_meta())?;
+            f.write_all(&m.to_bytes()).map_err(e_meta())?;
         }
-        f.sync_all().map_err(io_err(&mp))?;
+        f.sync_all().map_err(e_meta())?;
         self.samples
             .get_ref()
             .sync_all()
             .map_err(self.write_err(SAMPLES_FILE))?;
         let lp = self.tmp.join(LABELS_FILE);
-        fs::write(&lp, &self.labels).map_err(io_err(&lp))?;
+        fs::write(&lp, &self.labels).map_err(io_err(&self.shown.join(LABELS_FILE)))?;
         let hp = self.tmp.join(HEADER_FILE);
         let json = serde_json::to_vec_pretty(header).map_err(|e| DatasetError::Header {
-            path: hp.display().to_string(),
+            path: self.shown.join(HEADER_FILE).display().to_string(),
             msg: e.to_string(),
         })?;
-        fs::write(&hp, json).map_err(io_err(&hp))?;
+        fs::write(&hp, json).map_err(io_err(&self.shown.join(HEADER_FILE)))?;
         if self.dir.exists() {
             // Replace an old dataset: move it aside first so the new one
             // appears by a single rename.
             let old = self.tmp.with_extension("old");
-            fs::rename(&self.dir, &old).map_err(io_err(&self.dir))?;
-            fs::rename(&self.tmp, &self.dir).map_err(io_err(&self.dir))?;
+            fs::rename(&self.dir, &old).map_err(io_err(&self.shown))?;
+            fs::rename(&self.tmp, &self.dir).map_err(io_err(&self.shown))?;
             let _ = fs::remove_dir_all(&old);
         } else {
-            fs::rename(&self.tmp, &self.dir).map_err(io_err(&self.dir))?;
+            fs::rename(&self.tmp, &self.dir).map_err(io_err(&self.shown))?;
         }
         self.done = true;
         Ok(())

@@ -123,7 +123,7 @@ fn main() {
     ensure_runtime_dir();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", gpu_nids::util::error_line(&e));
         std::process::exit(1);
     }
 }

@@ -339,8 +339,13 @@ pub fn train_vae(
                 let l = run.take_loss(gpu)?;
                 if !l.total().is_finite() {
                     bail!(
-                        "loss became {} (BCE {}, KL {}) in epoch {epoch}, within steps {}..={}; the last good checkpoint is {} (epoch {})",
-                        l.total(), l.bce, l.kl, read_after + 1, state.step, out.display(), state.epoch
+                        "loss became {} (BCE {}, KL {}) in epoch {epoch}, within steps {}..={}; {}",
+                        l.total(),
+                        l.bce,
+                        l.kl,
+                        read_after + 1,
+                        state.step,
+                        crate::checkpoint::last_good(out, state.epoch)
                     );
                 }
                 read_after = state.step;

@@ -352,7 +352,7 @@ pub fn load_flow(gpu: &Gpu, path: &Path) -> Result<LoadedFlow> {
 }
 
 fn load_flow_inner(gpu: &Gpu, path: &Path, origin: &str) -> Result<LoadedFlow> {
-    let c = Checkpoint::load(path)?;
+    let c = Checkpoint::load_model(path)?;
     let origin = origin.to_string();
     Ok(LoadedFlow {
         net: net_from(gpu, &c, &origin)?,
@@ -784,8 +784,8 @@ pub fn train_doc_ids(
                 let total = l.total(&o.weights);
                 if !total.is_finite() {
                     bail!(
-                        "loss became {total} (l_D {}, l_C {}, l_R {}) in epoch {epoch}, within steps {}..={}; the last good checkpoint is {} (epoch {})",
-                        l.l_d, l.l_c, l.l_r, read_after + 1, state.step, out.display(), state.epoch
+                        "loss became {total} (l_D {}, l_C {}, l_R {}) in epoch {epoch}, within steps {}..={}; {}",
+                        l.l_d, l.l_c, l.l_r, read_after + 1, state.step, crate::checkpoint::last_good(out, state.epoch)
                     );
                 }
                 read_after = state.step;
@@ -939,7 +939,10 @@ pub fn train_baseline(
             if (si + 1) % o.log_every.max(1) == 0 || si + 1 == batches.len() {
                 let (l, k) = run.take_loss(gpu)?;
                 if !l.is_finite() {
-                    bail!("loss became {l} in epoch {epoch}; the last good checkpoint is {} (epoch {})", out.display(), state.epoch);
+                    bail!(
+                        "loss became {l} in epoch {epoch}; {}",
+                        crate::checkpoint::last_good(out, state.epoch)
+                    );
                 }
                 sum += l * k;
                 steps += k;

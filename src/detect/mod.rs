@@ -26,34 +26,7 @@ use crate::ingest::{CaptureReader, InputSource};
 use eve::EveWriter;
 use pipeline::{Model, PipelineOptions, Source, Summary};
 
-/// "100ms", "10s", "1.5s", "500us", "2m", "1h"; a bare number is seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a duration: '{s}' (e.g. 100ms, 10s)"))?;
-    let secs = match unit {
-        "us" | "µs" => v / 1e6,
-        "ms" => v / 1e3,
-        "s" => v,
-        "m" | "min" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown unit '{unit}' in '{s}' (use us, ms, s, m or h)"
-            ))
-        }
-    };
-    if !(secs >= 0.0 && secs.is_finite()) {
-        return Err(format!("duration must be a non-negative number: '{s}'"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
+pub use crate::util::duration::{parse_duration, parse_finite};
 
 #[derive(Args, Debug)]
 #[command(
@@ -96,7 +69,7 @@ pub struct DetectArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub stats_interval: Duration,
     /// Alert threshold overriding the checkpoint's: once for all models, or once per -m in order.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_finite)]
     pub threshold: Vec<f64>,
     /// Live capture: bytes kept per packet.
     #[arg(long, default_value_t = 65535)]
@@ -214,6 +187,16 @@ pub fn run_detect(a: &DetectArgs) -> Result<()> {
     if a.batch == 0 {
         bail!("--batch must be at least 1");
     }
+    if let Some(r) = a.read.as_ref().filter(|r| r.as_os_str() != "-") {
+        let eve = match (&a.log_dir, a.output.as_deref()) {
+            (Some(d), _) => Some(d.join("eve.json")),
+            (None, Some(f)) if f != "-" => Some(std::path::PathBuf::from(f)),
+            _ => None,
+        };
+        if let Some(o) = eve {
+            crate::util::output::check_not_input(&o, std::slice::from_ref(r))?;
+        }
+    }
     let mut out = match (&a.log_dir, a.output.as_deref()) {
         (Some(d), _) => {
             let p = d.join("eve.json");
@@ -302,7 +285,7 @@ pub struct BenchDetectArgs {
     #[arg(long)]
     pub rate: Option<f64>,
     /// Alert threshold override (default for the untrained VAE: 0, every sample alerts, so alert output is in the cost).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_finite)]
     pub threshold: Vec<f64>,
     /// No model: image and flow samples are built and every one "alerts" (EVE formatted), scored by nothing, to measure the pipeline's own ceiling.
     #[arg(long, conflicts_with = "models")]

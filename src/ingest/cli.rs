@@ -84,7 +84,10 @@ impl IngestArgs {
         }
         if self.flow_packets == 0
             || self.flow_bytes == 0
-            || self.flow_packets * self.flow_bytes > 1 << 20
+            || self
+                .flow_packets
+                .checked_mul(self.flow_bytes)
+                .is_none_or(|nl| nl > 1 << 20)
         {
             bail!("--flow-packets and --flow-bytes must be positive (and n·l at most 1 MiB)");
         }
@@ -127,6 +130,52 @@ impl IngestArgs {
     }
 }
 
+/// Removes a half-written dataset directory when SIGINT, SIGTERM or SIGHUP
+/// ends the run (their default action would leave it behind), then exits
+/// as the signal would have. Dropped, it stands down.
+struct RemoveOnSignal {
+    /// The directory to remove; the main thread holds the lock while it
+    /// creates the directory, so that a signal meanwhile waits for it.
+    tmp: std::sync::Arc<std::sync::Mutex<Option<PathBuf>>>,
+    handle: signal_hook::iterator::Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RemoveOnSignal {
+    fn install() -> Result<Self> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+            .context("installing signal handlers")?;
+        let handle = signals.handle();
+        let tmp = std::sync::Arc::new(std::sync::Mutex::new(None::<PathBuf>));
+        let t = tmp.clone();
+        let thread = std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let guard = t.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(p) = guard.as_ref() {
+                    let _ = std::fs::remove_dir_all(p);
+                }
+                eprintln!("interrupted by signal {sig}: the partial dataset was removed");
+                std::process::exit(128 + sig);
+            }
+        });
+        Ok(RemoveOnSignal {
+            tmp,
+            handle,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for RemoveOnSignal {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 pub fn run_ingest(a: &IngestArgs) -> Result<()> {
     let opts = a.options()?;
     let inputs = expand_inputs(&a.inputs)?;
@@ -134,7 +183,13 @@ pub fn run_ingest(a: &IngestArgs) -> Result<()> {
         bail!("no captures found in {:?}", a.inputs);
     }
     let started = Instant::now();
-    let mut writer = DatasetWriter::create(&a.output, opts.sample_len())?;
+    let cleanup = RemoveOnSignal::install()?;
+    let mut writer = {
+        let mut tmp = cleanup.tmp.lock().unwrap_or_else(|e| e.into_inner());
+        let w = DatasetWriter::create(&a.output, opts.sample_len())?;
+        *tmp = Some(w.temp_dir().to_path_buf());
+        w
+    };
     let mut names = NameTable::new();
     let reports = ingest(&inputs, &opts, &mut names, &mut writer)?;
     let header = Header::new(

@@ -3,7 +3,7 @@
 //! trivial); the IP layer and TCP header are sliced with etherparse's lax
 //! parsers so that snapped frames still yield their headers.
 
-use etherparse::{ip_number, Ipv6ExtensionSlice, LaxIpSlice, TcpHeaderSlice};
+use etherparse::{ip_number, LaxIpSlice, TcpHeaderSlice};
 
 use super::reader::{Frame, LinkType};
 
@@ -198,6 +198,34 @@ fn strip_link(link: LinkType, d: &[u8]) -> Option<(usize, u16, Span, Span)> {
 }
 
 /// Parses the IP and L4 headers of a frame. Never panics on any input.
+/// Whether the IPv6 extension headers `exts` (first of type `next`) hold
+/// no fragment header or one at offset 0. Walked here with bounds checks:
+/// etherparse 0.19's extension iterator reads past the end of a lax slice
+/// whose last header names a next extension that was cut off (found by
+/// fuzzing: fuzz/regressions/builders/).
+fn v6_first_fragment(mut next: u8, mut exts: &[u8]) -> bool {
+    const HOP_BY_HOP: u8 = 0;
+    const ROUTE: u8 = 43;
+    const FRAG: u8 = 44;
+    const AUTH: u8 = 51;
+    const DEST_OPTIONS: u8 = 60;
+    let mut first = true;
+    while exts.len() >= 8 {
+        let len = match next {
+            HOP_BY_HOP | ROUTE | DEST_OPTIONS => (exts[1] as usize + 1) * 8,
+            FRAG => {
+                first = u16::from_be_bytes([exts[2], exts[3]]) >> 3 == 0;
+                8
+            }
+            AUTH => (exts[1] as usize + 2) * 4,
+            _ => break,
+        };
+        next = exts[0];
+        exts = exts.get(len..).unwrap_or(&[]);
+    }
+    first
+}
+
 pub fn parse_ip(link: LinkType, d: &[u8]) -> Option<IpInfo> {
     let (l3_off, et, mac_src, mac_dst) = strip_link(link, d)?;
     if et != ETH_IPV4 && et != ETH_IPV6 {
@@ -216,12 +244,7 @@ pub fn parse_ip(link: LinkType, d: &[u8]) -> Option<IpInfo> {
         }
         LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
-            let mut first = true;
-            for e in v6.extensions().clone() {
-                if let Ipv6ExtensionSlice::Fragment(f) = e {
-                    first = f.fragment_offset().value() == 0;
-                }
-            }
+            let first = v6_first_fragment(h.next_header().0, v6.extensions().slice());
             let hdr_and_ext = v6.payload().payload.as_ptr() as usize - base;
             (6u8, h.source(), h.destination(), hdr_and_ext, first)
         }

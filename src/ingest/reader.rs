@@ -21,6 +21,13 @@ use sha2::{Digest, Sha256};
 /// would make the rolling buffer grow to the size of the file.
 const MAX_RECORD: usize = 64 << 20;
 const CHUNK: usize = 1 << 20;
+/// The largest frame any link type captures (libpcap's maximum snapshot
+/// length). It bounds a record when the file header gives no snap length,
+/// and tells a block cut short by the end of the file (at most this long)
+/// from a corrupt length (longer, so no writer could have produced it).
+const MAX_SNAPLEN: usize = 262_144;
+/// Room for a packet block's fixed fields and options beside the frame.
+const MAX_BLOCK_OVERHEAD: usize = 64 << 10;
 
 /// Link-layer header types we can strip down to an IP packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -526,11 +533,19 @@ impl CaptureReader {
             }
         };
         let incl = rd(8) as usize;
-        if incl > MAX_RECORD {
+        // A length beyond the snap length cannot come from the writer: it is
+        // corruption, not a record cut short, wherever the file ends.
+        // A zero or oversized header snap length (some writers put 2^31-1)
+        // falls back to the largest frame libpcap captures, as Wireshark does.
+        let snap = match parser.header().snaplen as usize {
+            0 => MAX_SNAPLEN,
+            s => s.min(MAX_SNAPLEN),
+        };
+        if incl > snap || incl > MAX_RECORD {
             return Err(self.corrupt(
                 "record header",
                 self.offset,
-                format!("captured length {incl} bytes is implausible"),
+                format!("captured length {incl} bytes exceeds the capture's snap length {snap}"),
             ));
         }
         if !self.want(16 + incl)? {
@@ -567,6 +582,18 @@ impl CaptureReader {
             }
             let len = self.block_len(0)?;
             if !self.want(len)? {
+                // Only a length some writer could have produced is a block
+                // cut short; a longer one is a corrupt length field.
+                if len > MAX_SNAPLEN + MAX_BLOCK_OVERHEAD {
+                    let left = self.end - self.start;
+                    return Err(self.corrupt(
+                        "pcapng block",
+                        self.offset,
+                        format!(
+                            "block length {len} is implausible (the input ends {left} bytes later)"
+                        ),
+                    ));
+                }
                 self.truncated_tail("block");
                 return Ok(None);
             }

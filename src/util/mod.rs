@@ -1,36 +1,18 @@
 //! Small shared helpers.
 
-use std::io::Write;
+pub mod duration;
+pub mod fuzz;
+pub mod output;
+
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-/// Write a file so that readers see either the old content or the new, never half:
-/// write a temporary file beside it, flush it to disk, then rename over the target.
+/// Write a file so that readers see either the old content or the new,
+/// never half; symlinks are followed and devices written through (see
+/// [`output`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
+    output::write_output(path, bytes)
 }
 
 /// Packet time (ns since the Unix epoch) as ISO 8601 UTC with microseconds,
@@ -55,4 +37,22 @@ pub fn iso8601_us(ts_ns: u64) -> String {
         sod % 3600 / 60,
         sod % 60
     )
+}
+
+/// An error and its causes on one line, each text once: a cause whose
+/// text an outer message already quotes (`"{path}: {source}"` with the
+/// source also in the chain) is not printed again.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for c in e.chain() {
+        let m = c.to_string();
+        if out.contains(&m) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&m);
+    }
+    out
 }

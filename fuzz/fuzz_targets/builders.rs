@@ -1,0 +1,7 @@
+//! Arbitrary bytes through gpu_nids::util::fuzz::builders: errors are fine, panics
+//! are bugs. Run: `cargo +nightly fuzz run builders` (see fuzz/README.md).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| gpu_nids::util::fuzz::builders(data));
