@@ -130,7 +130,8 @@ pub struct TrainVaeArgs {
     /// How the alert threshold is cut from the validation scores (docs/THRESHOLD.md).
     #[arg(long, value_enum, default_value = "empirical")]
     pub threshold_rule: crate::eval::threshold::Rule,
-    /// Continue from this checkpoint (same --batch, --seed, --lr) up to --epochs.
+    /// Continue from this checkpoint (same --batch, --seed, --lr) up to --epochs, or under
+    /// the plateau rule up to --max-epochs.
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Image grouping when training from captures.
