@@ -99,13 +99,24 @@ pub struct TrainVaeArgs {
     /// Checkpoint to write (safetensors), rewritten atomically after every epoch.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Paper settings (batch 64, Adam 1e-3, 60 epochs); explicit flags still override.
+    /// Paper settings (batch 64, Adam 1e-3, exactly 60 epochs, PyTorch's initialisation);
+    /// explicit flags still override.
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
-    #[arg(long)]
+    /// Train exactly this many epochs and keep the last model. Without it (and without
+    /// --preset), training runs until the validation loss stops improving (docs/TRAINING.md).
+    #[arg(long, conflicts_with = "max_epochs")]
     pub epochs: Option<usize>,
+    #[command(flatten)]
+    pub until: UntilArgs,
+    /// Images per optimizer step. Default: 64, or fewer on small sets so an epoch has at
+    /// least 16 steps (same compute per epoch), down to 8.
     #[arg(long)]
     pub batch: Option<usize>,
+    /// The decoder's output bias at start: the logit of the training images' mean pixel
+    /// (default), or PyTorch's default initialisation (the --preset paper choice).
+    #[arg(long, value_enum)]
+    pub init_output_bias: Option<OutputBiasInit>,
     #[arg(long)]
     pub lr: Option<f64>,
     #[arg(long, default_value_t = 0)]
@@ -116,7 +127,11 @@ pub struct TrainVaeArgs {
     /// False-positive rate the alert threshold is fitted for (docs/MODELS.md §7).
     #[arg(long, default_value_t = 1e-3)]
     pub alert_fpr: f64,
-    /// Continue from this checkpoint (same --batch, --seed, --lr) up to --epochs.
+    /// How the alert threshold is cut from the validation scores (docs/THRESHOLD.md).
+    #[arg(long, value_enum, default_value = "empirical")]
+    pub threshold_rule: crate::eval::threshold::Rule,
+    /// Continue from this checkpoint (same --batch, --seed, --lr) up to --epochs, or under
+    /// the plateau rule up to --max-epochs.
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Image grouping when training from captures.
@@ -140,25 +155,93 @@ pub struct TrainVaeArgs {
     pub gpu: GpuArgs,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputBiasInit {
+    /// Logit of the training images' mean pixel intensity.
+    MeanPixel,
+    /// PyTorch's default, U(±1/√fan_in).
+    Pytorch,
+}
+
+/// The plateau rule's flags, shared by every model's `train` (docs/TRAINING.md).
+#[derive(Args, Debug, Clone)]
+pub struct UntilArgs {
+    /// Upper bound on epochs when training until the validation loss stops improving.
+    #[arg(long)]
+    pub max_epochs: Option<usize>,
+    /// Stop when the best validation loss has not improved for this many epochs.
+    #[arg(long, default_value_t = crate::train::plateau::Plateau::default().patience)]
+    pub patience: usize,
+    /// Relative decrease of the validation loss that counts as an improvement.
+    #[arg(long, default_value_t = crate::train::plateau::Plateau::default().min_rel)]
+    pub min_improvement: f64,
+    /// Optimizer steps before the plateau rule may stop training.
+    #[arg(long, default_value_t = crate::train::plateau::Plateau::default().min_steps)]
+    pub min_steps: u64,
+    /// Start no epoch that would end past this much wall time (e.g. 90s, 10m, 1h).
+    #[arg(long, value_parser = crate::train::plateau::parse_duration)]
+    pub time_budget: Option<std::time::Duration>,
+}
+
+impl UntilArgs {
+    /// The plateau rule, after checking the flags.
+    pub fn plateau(&self) -> Result<crate::train::plateau::Plateau> {
+        if !(self.min_improvement >= 0.0 && self.min_improvement < 1.0) {
+            bail!(
+                "--min-improvement must be in [0, 1), got {}",
+                self.min_improvement
+            );
+        }
+        Ok(crate::train::plateau::Plateau {
+            patience: self.patience.max(1),
+            min_rel: self.min_improvement,
+            min_steps: self.min_steps,
+        })
+    }
+}
+
+/// Default batch: 64, halved while an epoch of `n` samples would have fewer than 16
+/// steps, but not below 8 (docs/TRAINING.md has the measurement).
+pub fn small_set_batch(n: usize) -> usize {
+    let mut b = 64;
+    while b > 8 && n.div_ceil(b) < 16 {
+        b /= 2;
+    }
+    b
+}
+
+/// Upper bound on epochs for training until a plateau, when --max-epochs is not given.
+pub const DEFAULT_MAX_EPOCHS: usize = 200;
+
 pub fn train_vae(a: &TrainVaeArgs) -> Result<()> {
-    // The defaults are the paper's setting; the preset pins it explicitly so a run stays
-    // the paper's even if the defaults change.
-    let d = match a.preset {
-        Some(Preset::Paper) | None => TrainOptions {
-            epochs: 60,
-            batch: 64,
-            lr: 1e-3,
-            ..TrainOptions::default()
-        },
-    };
+    // The paper's protocol is a fixed length; the preset pins it explicitly so a run
+    // stays the paper's whatever the defaults become.
+    let paper = a.preset == Some(Preset::Paper);
+    let fixed = paper || a.epochs.is_some();
     let opts = TrainOptions {
-        epochs: a.epochs.unwrap_or(d.epochs),
-        batch: a.batch.unwrap_or(d.batch),
-        lr: a.lr.unwrap_or(d.lr),
+        epochs: match (a.epochs, fixed) {
+            (Some(e), _) => e,
+            (None, true) => 60,
+            (None, false) => a.until.max_epochs.unwrap_or(DEFAULT_MAX_EPOCHS),
+        },
+        batch: a.batch.unwrap_or(64),
+        lr: a.lr.unwrap_or(1e-3),
         seed: a.seed,
         val_split: a.val_split,
         alert_fpr: a.alert_fpr,
         log_every: a.log_every,
+        until_plateau: if fixed {
+            None
+        } else {
+            Some(a.until.plateau()?)
+        },
+        time_budget: a.until.time_budget,
+        output_bias_from_data: a.init_output_bias.unwrap_or(if paper {
+            OutputBiasInit::Pytorch
+        } else {
+            OutputBiasInit::MeanPixel
+        }) == OutputBiasInit::MeanPixel,
+        threshold_rule: a.threshold_rule,
         quiet: a.quiet,
     };
     if !(0.0..1.0).contains(&opts.val_split) {
@@ -183,6 +266,10 @@ pub fn train_vae(a: &TrainVaeArgs) -> Result<()> {
         return Ok(());
     }
     let data = load(&a.inputs, &a.capture.options(&spec, a.quiet)?)?;
+    let mut opts = opts;
+    if a.batch.is_none() && !paper {
+        opts.batch = small_set_batch(train::split_benign(&data.set, opts.val_split).0.len());
+    }
     let gpu = a.gpu.open()?;
     let started = std::time::Instant::now();
     let out = train::train_vae(
@@ -196,9 +283,21 @@ pub fn train_vae(a: &TrainVaeArgs) -> Result<()> {
     let curve = train::loss_curve_path(&a.output);
     train::plot_loss_curve(&curve, &out.state.history)?;
     let t = &out.threshold;
+    let kept = match &opts.until_plateau {
+        Some(r) => r
+            .state(&train::val_losses(&out.state.history))
+            .map_or(String::new(), |s| {
+                format!(
+                    ", kept epoch {} (validation loss {:.2})",
+                    s.best_epoch, s.best
+                )
+            }),
+        None => String::new(),
+    };
     println!(
-        "trained {} epochs in {:.1}s: {} (loss curve {})\nalert threshold {:.2} (log-normal fit on {} validation scores for FPR {}; empirical quantile {:.2})",
-        out.state.epoch, started.elapsed().as_secs_f64(), a.output.display(), curve.display(), t.value, t.n, t.alert_fpr, t.empirical
+        "trained {} epochs ({} steps) in {:.1}s{kept}: {} (loss curve {})\nalert threshold {:.2} ({:?} rule on {} validation scores for FPR {}; log-normal {:.2}, empirical quantile {:.2})",
+        out.state.epoch, out.state.step, started.elapsed().as_secs_f64(), a.output.display(), curve.display(), t.value,
+        opts.threshold_rule, t.n, t.alert_fpr, crate::eval::threshold::lognormal_value(t), t.empirical
     );
     Ok(())
 }

@@ -33,8 +33,16 @@ pub enum FlowPreset {
 /// Optimizer and schedule flags shared by the three flow models (unset: the model's default).
 #[derive(Args, Debug, Clone)]
 pub struct FlowTrainFlags {
-    #[arg(long)]
+    /// Train exactly this many epochs and keep the last model. Without it (and without
+    /// --preset), training runs until the held-out benign score stops improving
+    /// (docs/TRAINING.md).
+    #[arg(long, conflicts_with = "max_epochs")]
     pub epochs: Option<usize>,
+    #[command(flatten)]
+    pub until: crate::commands::UntilArgs,
+    /// How the alert threshold is cut from the validation scores (docs/THRESHOLD.md).
+    #[arg(long, value_enum, default_value = "empirical")]
+    pub threshold_rule: threshold::Rule,
     #[arg(long)]
     pub batch: Option<usize>,
     #[arg(long, value_enum)]
@@ -67,9 +75,25 @@ pub struct FlowTrainFlags {
 }
 
 impl FlowTrainFlags {
-    fn apply(&self, base: FlowTrainOptions) -> FlowTrainOptions {
-        FlowTrainOptions {
-            epochs: self.epochs.unwrap_or(base.epochs),
+    /// Options from `base` and these flags; `fixed`: a preset that pins the epoch count.
+    fn apply(&self, base: FlowTrainOptions, fixed: bool) -> Result<FlowTrainOptions> {
+        let fixed = fixed || self.epochs.is_some();
+        Ok(FlowTrainOptions {
+            epochs: match (self.epochs, fixed) {
+                (Some(e), _) => e,
+                (None, true) => base.epochs,
+                (None, false) => self
+                    .until
+                    .max_epochs
+                    .unwrap_or(crate::commands::DEFAULT_MAX_EPOCHS),
+            },
+            until_plateau: if fixed {
+                None
+            } else {
+                Some(self.until.plateau()?)
+            },
+            time_budget: self.until.time_budget,
+            threshold_rule: self.threshold_rule,
             batch: self.batch.unwrap_or(base.batch),
             optimizer: self.optimizer.unwrap_or(base.optimizer),
             lr: self.lr.unwrap_or(base.lr),
@@ -80,7 +104,7 @@ impl FlowTrainFlags {
             log_every: self.log_every,
             quiet: self.quiet,
             ..base
-        }
+        })
     }
 }
 
@@ -194,9 +218,22 @@ fn report_training(
     let curve = crate::train::loss_curve_path(output);
     tf::plot_loss_curve(&curve, title, &out.state.history)?;
     let t = &out.threshold;
+    let o = &out.state.options;
+    let kept = match &o.until_plateau {
+        Some(r) => r
+            .state(&tf::val_scores(&out.state.history))
+            .map_or(String::new(), |s| {
+                format!(
+                    ", kept epoch {} (held-out score {:.6})",
+                    s.best_epoch, s.best
+                )
+            }),
+        None => String::new(),
+    };
     println!(
-        "trained {} epochs in {:.1}s: {} (loss curve {})\nalert threshold {:.6} (log-normal fit on {} validation scores for FPR {}; empirical quantile {:.6})",
-        out.state.epoch, started.elapsed().as_secs_f64(), output.display(), curve.display(), t.value, t.n, t.alert_fpr, t.empirical
+        "trained {} epochs ({} steps) in {:.1}s{kept}: {} (loss curve {})\nalert threshold {:.6} ({:?} rule on {} validation scores for FPR {}; empirical quantile {:.6})",
+        out.state.epoch, out.state.step, started.elapsed().as_secs_f64(), output.display(), curve.display(), t.value,
+        o.threshold_rule, t.n, t.alert_fpr, t.empirical
     );
     Ok(())
 }
@@ -206,7 +243,7 @@ pub fn train_doc_ids(a: &TrainDocIdsArgs) -> Result<()> {
         Some(FlowPreset::Paper) => FlowTrainOptions::doc_ids_paper(),
         None => FlowTrainOptions::doc_ids_default(),
     };
-    let mut opts = a.train.apply(base);
+    let mut opts = a.train.apply(base, a.preset.is_some())?;
     opts.ref_val_split = a.ref_val_split;
     opts.weights = LossWeights {
         lambda_c: a.lambda_c,
@@ -247,7 +284,7 @@ pub fn train_doc_ids(a: &TrainDocIdsArgs) -> Result<()> {
 }
 
 pub fn train_baseline(kind: BaselineKind, a: &TrainBaselineArgs) -> Result<()> {
-    let opts = a.train.apply(FlowTrainOptions::baseline_default());
+    let opts = a.train.apply(FlowTrainOptions::baseline_default(), false)?;
     let spec = FlowSpec::new(!a.train.keep_addresses);
     crate::util::output::check_file_output(&a.output, &a.inputs)?;
     if crate::checkpoint::nothing_to_resume(a.train.resume.as_deref(), opts.epochs)? {

@@ -2,8 +2,10 @@
 //! per-epoch checkpoints with optimizer state (so `--resume` continues bit for bit),
 //! the alert threshold, and a loss-curve picture.
 
+pub mod plateau;
+
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,7 @@ use crate::models::vae::{self, LossParts, Vae, VaeRun, PIXELS};
 use crate::nn::init::{self, HostRng};
 use crate::nn::optim::{self, Adam};
 use crate::nn::reparam::NoiseKey;
+use plateau::Plateau;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TrainOptions {
@@ -30,6 +33,22 @@ pub struct TrainOptions {
     pub alert_fpr: f64,
     /// Read the loss back every this many steps (each read waits for the GPU).
     pub log_every: usize,
+    /// None: exactly `epochs` epochs, the last model kept (the paper's protocol). Some:
+    /// train until the plateau rule stops it, at most `epochs`, keeping the model with
+    /// the lowest validation loss.
+    #[serde(default)]
+    pub until_plateau: Option<Plateau>,
+    /// No epoch starts that would end past this budget (measured by the slowest epoch).
+    #[serde(default)]
+    pub time_budget: Option<Duration>,
+    /// Start the decoder's output bias at the logit of the training images' mean pixel
+    /// (instead of PyTorch's default), so the first steps need not learn the mean image.
+    #[serde(default)]
+    pub output_bias_from_data: bool,
+    /// How the alert threshold is cut from the validation scores (checkpoints written
+    /// before the choice existed used the log-normal rule).
+    #[serde(default = "threshold::legacy_rule")]
+    pub threshold_rule: threshold::Rule,
     #[serde(skip)]
     pub quiet: bool,
 }
@@ -44,9 +63,31 @@ impl Default for TrainOptions {
             val_split: 0.1,
             alert_fpr: 1e-3,
             log_every: 20,
+            until_plateau: None,
+            time_budget: None,
+            output_bias_from_data: false,
+            threshold_rule: threshold::Rule::default(),
             quiet: false,
         }
     }
+}
+
+/// Validation loss of each epoch in order, as the plateau rule reads it.
+pub fn val_losses(history: &[EpochLog]) -> Vec<Option<f64>> {
+    history.iter().map(|h| h.val_loss).collect()
+}
+
+/// Mean pixel intensity in (0, 1) of samples `idx`, and its logit: the output bias at
+/// which the untrained decoder already predicts the mean image's brightness.
+pub fn mean_pixel_logit(data: &dyn Samples, idx: &[usize]) -> f32 {
+    let (mut sum, mut n) = (0u64, 0u64);
+    for &i in idx {
+        let s = data.sample(i);
+        sum += s.iter().map(|&b| b as u64).sum::<u64>();
+        n += s.len() as u64;
+    }
+    let p = (sum as f64 / (255.0 * n.max(1) as f64)).clamp(1e-4, 1.0 - 1e-4);
+    (p / (1.0 - p)).ln() as f32
 }
 
 /// One line of the loss history.
@@ -109,7 +150,13 @@ struct AdamState {
 
 pub const MODEL_KIND: &str = "vae";
 
+/// Prefix of the current parameters in a checkpoint whose model tensors hold an earlier,
+/// better epoch.
+pub const LAST: &str = "last.";
+
 /// Build the checkpoint of the model, its optimizer state and training state.
+/// The model tensors hold `best` when given (the kept model), and then the current
+/// parameters go under `last.` so `--resume` continues from where training stood.
 fn checkpoint(
     gpu: &Gpu,
     model: &Vae,
@@ -117,10 +164,17 @@ fn checkpoint(
     state: &TrainState,
     thr: Option<&Threshold>,
     sample_opts: &serde_json::Value,
+    best: Option<&[Vec<f32>]>,
 ) -> Result<Checkpoint> {
     let mut c = Checkpoint::default();
     for (i, p) in model.params.iter().enumerate() {
-        c.insert(p.name, &p.shape, gpu.read(&p.w)?);
+        match best {
+            Some(b) => {
+                c.insert(p.name, &p.shape, b[i].clone());
+                c.insert(format!("{LAST}{}", p.name), &p.shape, gpu.read(&p.w)?);
+            }
+            None => c.insert(p.name, &p.shape, gpu.read(&p.w)?),
+        }
         c.insert(
             format!("adam.m.{}", p.name),
             &p.shape,
@@ -143,6 +197,10 @@ fn checkpoint(
 
 /// Model parameters of a checkpoint, in `param_specs()` order, with shapes checked.
 pub fn params_from(c: &Checkpoint, origin: &str) -> Result<Vec<Vec<f32>>> {
+    params_prefixed(c, origin, "")
+}
+
+fn params_prefixed(c: &Checkpoint, origin: &str, prefix: &str) -> Result<Vec<Vec<f32>>> {
     match c.meta.get("model").map(String::as_str) {
         Some(MODEL_KIND) => {}
         other => bail!(
@@ -153,7 +211,8 @@ pub fn params_from(c: &Checkpoint, origin: &str) -> Result<Vec<Vec<f32>>> {
     vae::param_specs()
         .into_iter()
         .map(|(name, shape, _)| {
-            let (s, v) = c.tensor(name).with_context(|| origin.to_string())?;
+            let name = format!("{prefix}{name}");
+            let (s, v) = c.tensor(&name).with_context(|| origin.to_string())?;
             if *s != shape {
                 bail!("{origin}: tensor {name} has shape {s:?}, expected {shape:?}");
             }
@@ -231,11 +290,11 @@ pub fn train_vae(
             data.labels().iter().filter(|&&l| l != 0).count()
         );
     }
-    let (params, mut state, adam_host) = match resume {
+    let (params, mut state, adam_host, saved_best) = match resume {
         Some(p) => {
             let c = Checkpoint::load(p)?;
             let origin = p.display().to_string();
-            let params = params_from(&c, &origin)?;
+            let saved = params_from(&c, &origin)?;
             let st: TrainState = c.meta_json("train")?;
             if st.options.batch != opts.batch
                 || st.options.seed != opts.seed
@@ -251,21 +310,62 @@ pub fn train_vae(
             };
             let adam = (moments("adam.m")?, moments("adam.v")?);
             let mut st = st;
+            // The stopping rule and length are this run's; batch, seed and lr fix the steps.
             st.options.epochs = opts.epochs;
-            (params, st, Some(adam))
+            st.options.until_plateau = opts.until_plateau.clone();
+            st.options.time_budget = opts.time_budget;
+            st.options.threshold_rule = opts.threshold_rule;
+            st.options.alert_fpr = opts.alert_fpr;
+            let has_last = c.tensors.keys().any(|k| k.starts_with(LAST));
+            if has_last {
+                let current = params_prefixed(&c, &origin, LAST)?;
+                (current, st, Some(adam), Some(saved))
+            } else {
+                (saved, st, Some(adam), None)
+            }
         }
-        None => (
-            init_params(opts.seed),
-            TrainState {
-                options: opts.clone(),
-                epoch: 0,
-                step: 0,
-                history: vec![],
-                train_samples: train_idx.len(),
-                val_samples: val_idx.len(),
-            },
-            None,
-        ),
+        None => {
+            let mut params = init_params(opts.seed);
+            if opts.output_bias_from_data {
+                let last = params.len() - 1;
+                params[last] = vec![mean_pixel_logit(data, &train_idx)];
+            }
+            (
+                params,
+                TrainState {
+                    options: opts.clone(),
+                    epoch: 0,
+                    step: 0,
+                    history: vec![],
+                    train_samples: train_idx.len(),
+                    val_samples: val_idx.len(),
+                },
+                None,
+                None,
+            )
+        }
+    };
+    let rule = state.options.until_plateau.clone();
+    // The model with the lowest validation loss so far, under the plateau rule.
+    let mut kept: Option<Kept> = match (&rule, saved_best) {
+        (None, _) => None,
+        (Some(r), Some(b)) => Some(Kept {
+            params: b,
+            val: r
+                .state(&val_losses(&state.history))
+                .map_or(f64::INFINITY, |s| s.best),
+            current: false,
+        }),
+        (Some(_), None) if state.epoch > 0 => Some(Kept {
+            params: params.clone(),
+            val: state
+                .history
+                .last()
+                .and_then(|h| h.val_loss)
+                .unwrap_or(f64::INFINITY),
+            current: true,
+        }),
+        (Some(_), None) => None,
     };
     let model = Vae::from_host(gpu, &params)?;
     let adam = match adam_host {
@@ -296,12 +396,36 @@ pub fn train_vae(
     };
     let steps_per_epoch = train_idx.len().div_ceil(opts.batch);
     if !opts.quiet {
+        let until = match &rule {
+            Some(r) => format!(
+                "until the validation loss has not improved by {:.1e} for {} epochs (at least {} steps, at most {} epochs{})",
+                r.min_rel, r.patience, r.min_steps, opts.epochs,
+                opts.time_budget.map_or(String::new(), |b| format!(", {:.0}s", b.as_secs_f64()))
+            ),
+            None => format!("epochs {}..{}", state.epoch + 1, opts.epochs),
+        };
         eprintln!(
-            "training VAE on {} benign images ({} held out for validation), batch {} (micro-batch {}), {} steps/epoch, epochs {}..{}",
-            train_idx.len(), val_idx.len(), opts.batch, run.micro, steps_per_epoch, state.epoch + 1, opts.epochs
+            "training VAE on {} benign images ({} held out for validation), batch {} (micro-batch {}), {} steps/epoch, {until}",
+            train_idx.len(), val_idx.len(), opts.batch, run.micro, steps_per_epoch
         );
+        if rule.is_some() && val_idx.is_empty() {
+            eprintln!("warning: no validation images (--val-split 0): the plateau rule cannot stop training, which runs all {} epochs", opts.epochs);
+        }
     }
+    let run_started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut stopped = None;
     while state.epoch < opts.epochs {
+        if let Some(r) = &rule {
+            if r.should_stop(&val_losses(&state.history), state.step) {
+                stopped = Some("the validation loss stopped improving");
+                break;
+            }
+        }
+        if !plateau::fits_budget(opts.time_budget, run_started.elapsed(), slowest) {
+            stopped = Some("the --time-budget would be exceeded by another epoch");
+            break;
+        }
         let epoch = state.epoch + 1;
         let started = Instant::now();
         let bar = progress(opts.quiet, steps_per_epoch as u64, epoch, opts.epochs);
@@ -366,6 +490,7 @@ pub fn train_vae(
             }
         }
         let seconds = started.elapsed().as_secs_f64();
+        slowest = slowest.max(started.elapsed());
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -385,19 +510,56 @@ pub fn train_vae(
             seconds,
             samples_per_s: sums.samples / seconds,
         };
+        state.history.push(log);
+        state.epoch = epoch;
+        let log = &state.history[epoch - 1];
         if !opts.quiet {
+            let rule_state = rule.as_ref().map_or(String::new(), |r| {
+                format!(
+                    "  [{}]",
+                    r.describe(&val_losses(&state.history), state.step)
+                )
+            });
             eprintln!(
-                "epoch {epoch:>3}/{}  train loss {:.2} (BCE {:.2}, KL {:.2})  val loss {}  {:.1}s, {:.0} samples/s",
+                "epoch {epoch:>3}/{}  train loss {:.2} (BCE {:.2}, KL {:.2})  val loss {}  {:.1}s, {:.0} samples/s{rule_state}",
                 opts.epochs, log.train_bce + log.train_kl, log.train_bce, log.train_kl,
                 val_loss.map_or("-".to_string(), |v| format!("{v:.2}")), seconds, log.samples_per_s
             );
         }
-        state.history.push(log);
-        state.epoch = epoch;
-        // The last epoch's checkpoint is written below, with the threshold fitted on it.
-        if state.epoch < opts.epochs {
-            checkpoint(gpu, &model, &adam, &state, None, sample_opts)?.save(out)?;
+        if rule.is_some() {
+            match (&mut kept, val_loss) {
+                (Some(k), Some(v)) if v >= k.val => k.current = false,
+                (_, Some(v)) => {
+                    kept = Some(Kept {
+                        params: model
+                            .params
+                            .iter()
+                            .map(|p| gpu.read(&p.w))
+                            .collect::<Result<_, _>>()?,
+                        val: v,
+                        current: true,
+                    })
+                }
+                // Without validation the current model is the one kept.
+                (_, None) => kept = None,
+            }
         }
+        checkpoint(
+            gpu,
+            &model,
+            &adam,
+            &state,
+            None,
+            sample_opts,
+            kept_apart(&kept),
+        )?
+        .save(out)?;
+    }
+    if let (Some(why), false) = (stopped, opts.quiet) {
+        eprintln!(
+            "stopped after epoch {} ({} steps): {why}",
+            state.epoch, state.step
+        );
     }
     // Also reached when resuming at or past the last epoch: the saved model is refitted.
     let fit_on = if val_idx.is_empty() {
@@ -405,14 +567,53 @@ pub fn train_vae(
     } else {
         &val_idx
     };
-    let val_scores = score_indices(gpu, &model, &score_run(gpu, fit_on.len())?, data, fit_on)?;
-    let threshold = threshold::fit(&val_scores, opts.alert_fpr);
-    checkpoint(gpu, &model, &adam, &state, Some(&threshold), sample_opts)?.save(out)?;
+    let kept_model;
+    let scorer = match kept_apart(&kept) {
+        Some(b) => {
+            kept_model = Vae::from_host(gpu, b)?;
+            &kept_model
+        }
+        None => &model,
+    };
+    let val_scores = score_indices(gpu, scorer, &score_run(gpu, fit_on.len())?, data, fit_on)?;
+    let threshold = threshold::fit_with(opts.threshold_rule, &val_scores, opts.alert_fpr);
+    if !opts.quiet {
+        if let Some(w) =
+            threshold::support_warning(opts.threshold_rule, val_scores.len(), opts.alert_fpr)
+        {
+            eprintln!("warning: {w}");
+        }
+    }
+    checkpoint(
+        gpu,
+        &model,
+        &adam,
+        &state,
+        Some(&threshold),
+        sample_opts,
+        kept_apart(&kept),
+    )?
+    .save(out)?;
     Ok(TrainOutcome {
         state,
         threshold,
         val_scores,
     })
+}
+
+/// A snapshot of the model with the lowest validation loss.
+struct Kept {
+    params: Vec<Vec<f32>>,
+    val: f64,
+    /// Whether the model on the GPU still is this one.
+    current: bool,
+}
+
+/// The kept parameters when they are not the current ones.
+fn kept_apart(k: &Option<Kept>) -> Option<&[Vec<f32>]> {
+    k.as_ref()
+        .filter(|k| !k.current)
+        .map(|k| k.params.as_slice())
 }
 
 fn validation_loss(

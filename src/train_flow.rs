@@ -6,7 +6,7 @@
 //! reference sampler.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use crate::models::doc_ids::{self, DocIds, DocLoss, DocRun, LossWeights, INPUT};
 use crate::models::params::{self, Param};
 use crate::nn::init::HostRng;
 use crate::nn::optim::{self, Adam, Sgd};
+use crate::train::plateau::{self, Plateau};
 use crate::train::{epoch_order, gather, progress, split_benign};
 
 pub const DOC_IDS: &str = "doc-ids";
@@ -50,6 +51,18 @@ pub struct FlowTrainOptions {
     pub weights: LossWeights,
     /// Read the loss back every this many steps (each read waits for the GPU).
     pub log_every: usize,
+    /// None: exactly `epochs` epochs, the last model kept. Some: train until the plateau
+    /// rule stops it on the held-out benign score, at most `epochs`, keeping the model
+    /// with the lowest one (docs/TRAINING.md).
+    #[serde(default)]
+    pub until_plateau: Option<Plateau>,
+    /// No epoch starts that would end past this budget (measured by the slowest epoch).
+    #[serde(default)]
+    pub time_budget: Option<Duration>,
+    /// How the alert threshold is cut from the validation scores (checkpoints written
+    /// before the choice existed used the log-normal rule).
+    #[serde(default = "threshold::legacy_rule")]
+    pub threshold_rule: threshold::Rule,
     #[serde(skip)]
     pub quiet: bool,
 }
@@ -70,6 +83,9 @@ impl FlowTrainOptions {
             alert_fpr: 1e-3,
             weights: LossWeights::default(),
             log_every: 20,
+            until_plateau: None,
+            time_budget: None,
+            threshold_rule: threshold::Rule::default(),
             quiet: false,
         }
     }
@@ -276,6 +292,7 @@ fn checkpoint(
     state: &FlowTrainState,
     thr: Option<&Threshold>,
     spec: &FlowSpec,
+    kept: Option<&Checkpoint>,
 ) -> Result<Checkpoint> {
     let mut c = Checkpoint::default();
     for p in net.params() {
@@ -295,7 +312,181 @@ fn checkpoint(
     if let Some(t) = thr {
         c.set_json("threshold", t);
     }
+    // The kept model is what scoring loads; the current one goes under `last.` for --resume.
+    if let Some(k) = kept {
+        for (name, (shape, values)) in &k.tensors {
+            if let Some(cur) = c
+                .tensors
+                .insert(name.clone(), (shape.clone(), values.clone()))
+            {
+                c.tensors.insert(format!("{LAST}{name}"), cur);
+            }
+        }
+    }
     Ok(c)
+}
+
+/// Prefix of the current parameters in a checkpoint whose model tensors hold an earlier,
+/// better epoch.
+pub const LAST: &str = crate::train::LAST;
+
+/// The model tensors (parameters and batch-norm statistics) of `net`, read back.
+fn snapshot(gpu: &Gpu, net: &FlowNet) -> Result<Checkpoint> {
+    let mut c = Checkpoint::default();
+    for p in net.params() {
+        c.insert(p.name.clone(), &p.shape, gpu.read(&p.w)?);
+    }
+    if let FlowNet::Doc(m) = net {
+        for ((name, len), buf) in DocIds::running_names().into_iter().zip(&m.running) {
+            c.insert(name, &[len], gpu.read(buf)?);
+        }
+    }
+    Ok(c)
+}
+
+/// Splits a checkpoint written with a kept model apart from the current one: (the
+/// checkpoint as training stood, the kept model's tensors).
+fn split_kept(mut c: Checkpoint) -> (Checkpoint, Option<Checkpoint>) {
+    let last: Vec<String> = c
+        .tensors
+        .keys()
+        .filter(|k| k.starts_with(LAST))
+        .cloned()
+        .collect();
+    if last.is_empty() {
+        return (c, None);
+    }
+    let mut kept = Checkpoint::default();
+    for l in last {
+        let name = l[LAST.len()..].to_string();
+        let cur = c.tensors.remove(&l).expect("listed above");
+        if let Some(best) = c.tensors.insert(name.clone(), cur) {
+            kept.tensors.insert(name, best);
+        }
+    }
+    (c, Some(kept))
+}
+
+/// The model with the lowest held-out score so far, under the plateau rule.
+struct Kept {
+    tensors: Checkpoint,
+    val: f64,
+    /// Whether the model on the GPU still is this one.
+    current: bool,
+}
+
+impl Kept {
+    /// State of the kept model on resuming (`saved`: the kept tensors of the checkpoint).
+    fn resumed(
+        o: &FlowTrainOptions,
+        st: &FlowTrainState,
+        c: &Checkpoint,
+        saved: Option<Checkpoint>,
+    ) -> Option<Kept> {
+        let r = o.until_plateau.as_ref()?;
+        match saved {
+            Some(t) => Some(Kept {
+                tensors: t,
+                val: r
+                    .state(&val_scores(&st.history))
+                    .map_or(f64::INFINITY, |s| s.best),
+                current: false,
+            }),
+            None if st.epoch > 0 => {
+                let mut t = Checkpoint::default();
+                t.tensors = c
+                    .tensors
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("adam."))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                Some(Kept {
+                    tensors: t,
+                    val: st
+                        .history
+                        .last()
+                        .and_then(|h| h.val_score)
+                        .unwrap_or(f64::INFINITY),
+                    current: true,
+                })
+            }
+            None => None,
+        }
+    }
+
+    /// After an epoch with held-out score `val`: keep the current model if it is the best.
+    fn update(
+        kept: &mut Option<Kept>,
+        gpu: &Gpu,
+        net: &FlowNet,
+        o: &FlowTrainOptions,
+        val: Option<f64>,
+    ) -> Result<()> {
+        if o.until_plateau.is_none() {
+            return Ok(());
+        }
+        match (kept.as_mut(), val.filter(|v| v.is_finite())) {
+            (Some(k), Some(v)) if v >= k.val => k.current = false,
+            (_, Some(v)) => {
+                *kept = Some(Kept {
+                    tensors: snapshot(gpu, net)?,
+                    val: v,
+                    current: true,
+                })
+            }
+            (_, None) => *kept = None,
+        }
+        Ok(())
+    }
+
+    fn apart(k: &Option<Kept>) -> Option<&Checkpoint> {
+        k.as_ref().filter(|k| !k.current).map(|k| &k.tensors)
+    }
+}
+
+/// Held-out benign score of each epoch, as the plateau rule reads it.
+pub fn val_scores(history: &[FlowEpochLog]) -> Vec<Option<f64>> {
+    history.iter().map(|h| h.val_score).collect()
+}
+
+/// Whether to stop before the next epoch, and why.
+fn stop_reason(
+    o: &FlowTrainOptions,
+    state: &FlowTrainState,
+    started: Instant,
+    slowest: Duration,
+) -> Option<&'static str> {
+    if let Some(r) = &o.until_plateau {
+        if r.should_stop(&val_scores(&state.history), state.step) {
+            return Some("the held-out benign score stopped improving");
+        }
+    }
+    if !plateau::fits_budget(o.time_budget, started.elapsed(), slowest) {
+        return Some("the --time-budget would be exceeded by another epoch");
+    }
+    None
+}
+
+/// The plateau rule's state, for the per-epoch line.
+fn rule_line(o: &FlowTrainOptions, state: &FlowTrainState) -> String {
+    o.until_plateau.as_ref().map_or(String::new(), |r| {
+        format!(
+            "  [{}]",
+            r.describe(&val_scores(&state.history), state.step)
+        )
+    })
+}
+
+/// What the run will do, for the first line.
+fn until_line(o: &FlowTrainOptions, first_epoch: usize) -> String {
+    match &o.until_plateau {
+        Some(r) => format!(
+            "until the held-out score has not improved by {:.1e} for {} epochs (at least {} steps, at most {} epochs{})",
+            r.min_rel, r.patience, r.min_steps, o.epochs,
+            o.time_budget.map_or(String::new(), |b| format!(", {:.0}s", b.as_secs_f64()))
+        ),
+        None => format!("epochs {first_epoch}..{}", o.epochs),
+    }
 }
 
 fn tensors(c: &Checkpoint, origin: &str, specs: &[(String, Vec<usize>)]) -> Result<Vec<Vec<f32>>> {
@@ -610,8 +801,8 @@ fn resume_from(
     path: &Path,
     model: &str,
     o: &FlowTrainOptions,
-) -> Result<(Checkpoint, FlowTrainState)> {
-    let c = Checkpoint::load(path)?;
+) -> Result<(Checkpoint, FlowTrainState, Option<Kept>)> {
+    let (c, kept) = split_kept(Checkpoint::load(path)?);
     let origin = path.display().to_string();
     let kind = c.meta_str("model")?;
     if kind != model {
@@ -639,8 +830,14 @@ fn resume_from(
             p.batch, p.seed, p.optimizer, p.lr, p.weight_decay
         );
     }
+    // The stopping rule and length are this run's; the settings above fix the steps.
     st.options.epochs = o.epochs;
-    Ok((c, st))
+    st.options.until_plateau = o.until_plateau.clone();
+    st.options.time_budget = o.time_budget;
+    st.options.threshold_rule = o.threshold_rule;
+    st.options.alert_fpr = o.alert_fpr;
+    let kept = Kept::resumed(o, &st, &c, kept);
+    Ok((c, st, kept))
 }
 
 /// Score the held-out benign samples (or the training ones when none are held out),
@@ -656,15 +853,48 @@ fn finish(
     val_idx: &[usize],
     spec: &FlowSpec,
     out: &Path,
+    kept: &Option<Kept>,
+    stopped: Option<&str>,
 ) -> Result<FlowOutcome> {
+    let o = &state.options;
+    if let (Some(why), false) = (stopped, o.quiet) {
+        eprintln!(
+            "stopped after epoch {} ({} steps): {why}",
+            state.epoch, state.step
+        );
+    }
     let fit_on = if val_idx.is_empty() {
         train_idx
     } else {
         val_idx
     };
-    let val_scores = score_indices(gpu, net, target, fit_on)?;
-    let t = threshold::fit(&val_scores, state.options.alert_fpr);
-    checkpoint(gpu, net, Some(opt), state, Some(&t), spec)?.save(out)?;
+    let kept_net = match Kept::apart(kept) {
+        Some(k) => {
+            let mut c = k.clone();
+            c.meta.insert("model".into(), net.model_name().into());
+            c.set_json("train", state);
+            Some(net_from(gpu, &c, "the kept model")?)
+        }
+        None => None,
+    };
+    let val_scores = score_indices(gpu, kept_net.as_ref().unwrap_or(net), target, fit_on)?;
+    let t = threshold::fit_with(o.threshold_rule, &val_scores, o.alert_fpr);
+    if !o.quiet {
+        if let Some(w) = threshold::support_warning(o.threshold_rule, val_scores.len(), o.alert_fpr)
+        {
+            eprintln!("warning: {w}");
+        }
+    }
+    checkpoint(
+        gpu,
+        net,
+        Some(opt),
+        state,
+        Some(&t),
+        spec,
+        Kept::apart(kept),
+    )?
+    .save(out)?;
     Ok(FlowOutcome {
         state: state.clone(),
         threshold: t,
@@ -705,9 +935,9 @@ pub fn train_doc_ids(
             target.len()
         );
     }
-    let (saved, mut state) = match resume {
+    let (saved, mut state, mut kept) = match resume {
         Some(p) => {
-            let (c, st) = resume_from(p, DOC_IDS, o)?;
+            let (c, st, kept) = resume_from(p, DOC_IDS, o)?;
             if st.classes != classes {
                 bail!(
                     "{}: reference classes differ from the run that wrote it ({:?} vs {:?})",
@@ -716,7 +946,7 @@ pub fn train_doc_ids(
                     classes
                 );
             }
-            (Some(c), st)
+            (Some(c), st, kept)
         }
         None => (
             None,
@@ -731,6 +961,7 @@ pub fn train_doc_ids(
                 ref_train_samples: ref_train.len(),
                 ref_val_samples: ref_val.len(),
             },
+            None,
         ),
     };
     let net = match &saved {
@@ -752,8 +983,8 @@ pub fn train_doc_ids(
     let steps_per_epoch = ref_train.len().div_ceil(o.batch);
     if !o.quiet {
         eprintln!(
-            "training DOC-IDS: {} reference samples in {} classes ({} held out), {} benign target samples ({} held out); batch {}+{}, {:?} lr {} wd {}, {} steps/epoch, epochs {}..{}",
-            ref_train.len(), classes.len(), ref_val.len(), tgt_train.len(), tgt_val.len(), o.batch, o.batch, o.optimizer, o.lr, o.weight_decay, steps_per_epoch, state.epoch + 1, o.epochs
+            "training DOC-IDS: {} reference samples in {} classes ({} held out), {} benign target samples ({} held out); batch {}+{}, {:?} lr {} wd {}, {} steps/epoch, {}",
+            ref_train.len(), classes.len(), ref_val.len(), tgt_train.len(), tgt_val.len(), o.batch, o.batch, o.optimizer, o.lr, o.weight_decay, steps_per_epoch, until_line(o, state.epoch + 1)
         );
     }
     let n = o.batch as u64;
@@ -763,7 +994,13 @@ pub fn train_doc_ids(
         let rl: Vec<u32> = ri.iter().map(|&i| labels[i]).collect();
         (gather(reference, &ri), rl, gather(target, &ti))
     };
+    let run_started = Instant::now();
+    let (mut slowest, mut stopped) = (Duration::ZERO, None);
     while state.epoch < o.epochs {
+        stopped = stop_reason(o, &state, run_started, slowest);
+        if stopped.is_some() {
+            break;
+        }
         let epoch = state.epoch + 1;
         let started = Instant::now();
         let bar = progress(o.quiet, steps_per_epoch as u64, epoch, o.epochs);
@@ -801,6 +1038,7 @@ pub fn train_doc_ids(
             }
         }
         let seconds = started.elapsed().as_secs_f64();
+        slowest = slowest.max(started.elapsed());
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -835,24 +1073,33 @@ pub fn train_doc_ids(
             seconds,
             samples_per_s: sums.steps * 2.0 * o.batch as f64 / seconds,
         };
-        if !o.quiet {
-            eprintln!(
-                "epoch {epoch:>3}/{}  loss {:.4} (l_D {:.4}, l_C {:.4}, l_R {:.5})  reference accuracy {}  val l_R {}  {:.1}s, {:.0} samples/s",
-                o.epochs, log.loss, mean_l.l_d, mean_l.l_c, mean_l.l_r,
-                acc.map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
-                val_score.map_or("-".into(), |v| format!("{v:.5}")),
-                seconds, log.samples_per_s
-            );
-        }
+        let samples_per_s = log.samples_per_s;
         state.history.push(log);
         state.epoch = epoch;
-        // The threshold is fitted once, after the last epoch; earlier checkpoints carry none.
-        if state.epoch < o.epochs {
-            checkpoint(gpu, &net, Some(&opt), &state, None, spec)?.save(out)?;
+        if !o.quiet {
+            eprintln!(
+                "epoch {epoch:>3}/{}  loss {:.4} (l_D {:.4}, l_C {:.4}, l_R {:.5})  reference accuracy {}  val l_R {}  {:.1}s, {:.0} samples/s{}",
+                o.epochs, state.history[epoch - 1].loss, mean_l.l_d, mean_l.l_c, mean_l.l_r,
+                acc.map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
+                val_score.map_or("-".into(), |v| format!("{v:.5}")),
+                seconds, samples_per_s, rule_line(o, &state)
+            );
         }
+        Kept::update(&mut kept, gpu, &net, o, val_score)?;
+        // The threshold is fitted once, after the last epoch; earlier checkpoints carry none.
+        checkpoint(
+            gpu,
+            &net,
+            Some(&opt),
+            &state,
+            None,
+            spec,
+            Kept::apart(&kept),
+        )?
+        .save(out)?;
     }
     finish(
-        gpu, &net, &opt, &state, target, &tgt_train, &tgt_val, spec, out,
+        gpu, &net, &opt, &state, target, &tgt_train, &tgt_val, spec, out, &kept, stopped,
     )
 }
 
@@ -875,11 +1122,8 @@ pub fn train_baseline(
             target.len()
         );
     }
-    let (saved, mut state) = match resume {
-        Some(p) => {
-            let (c, st) = resume_from(p, kind.model_name(), o)?;
-            (Some(c), st)
-        }
+    let (saved, mut state, mut kept) = match resume {
+        Some(p) => resume_from(p, kind.model_name(), o).map(|(c, st, k)| (Some(c), st, k))?,
         None => (
             None,
             FlowTrainState {
@@ -893,6 +1137,7 @@ pub fn train_baseline(
                 ref_train_samples: 0,
                 ref_val_samples: 0,
             },
+            None,
         ),
     };
     let net = match &saved {
@@ -911,11 +1156,17 @@ pub fn train_baseline(
     let steps_per_epoch = train_idx.len().div_ceil(o.batch);
     if !o.quiet {
         eprintln!(
-            "training {} on {} benign flow samples ({} held out), batch {}, {:?} lr {}, {} steps/epoch, epochs {}..{}",
-            kind.display(), train_idx.len(), val_idx.len(), o.batch, o.optimizer, o.lr, steps_per_epoch, state.epoch + 1, o.epochs
+            "training {} on {} benign flow samples ({} held out), batch {}, {:?} lr {}, {} steps/epoch, {}",
+            kind.display(), train_idx.len(), val_idx.len(), o.batch, o.optimizer, o.lr, steps_per_epoch, until_line(o, state.epoch + 1)
         );
     }
+    let run_started = Instant::now();
+    let (mut slowest, mut stopped) = (Duration::ZERO, None);
     while state.epoch < o.epochs {
+        stopped = stop_reason(o, &state, run_started, slowest);
+        if stopped.is_some() {
+            break;
+        }
         let epoch = state.epoch + 1;
         let started = Instant::now();
         let bar = progress(o.quiet, steps_per_epoch as u64, epoch, o.epochs);
@@ -953,6 +1204,7 @@ pub fn train_baseline(
             }
         }
         let seconds = started.elapsed().as_secs_f64();
+        slowest = slowest.max(started.elapsed());
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -968,24 +1220,34 @@ pub fn train_baseline(
             seconds,
             samples_per_s: train_idx.len() as f64 / seconds,
         };
-        if !o.quiet {
-            eprintln!(
-                "epoch {epoch:>3}/{}  train MSE {:.5}  val MSE {}  {:.2}s, {:.0} samples/s",
-                o.epochs,
-                log.loss,
-                val_score.map_or("-".into(), |v| format!("{v:.5}")),
-                seconds,
-                log.samples_per_s
-            );
-        }
+        let (loss, samples_per_s) = (log.loss, log.samples_per_s);
         state.history.push(log);
         state.epoch = epoch;
-        if state.epoch < o.epochs {
-            checkpoint(gpu, &net, Some(&opt), &state, None, spec)?.save(out)?;
+        if !o.quiet {
+            eprintln!(
+                "epoch {epoch:>3}/{}  train MSE {:.5}  val MSE {}  {:.2}s, {:.0} samples/s{}",
+                o.epochs,
+                loss,
+                val_score.map_or("-".into(), |v| format!("{v:.5}")),
+                seconds,
+                samples_per_s,
+                rule_line(o, &state)
+            );
         }
+        Kept::update(&mut kept, gpu, &net, o, val_score)?;
+        checkpoint(
+            gpu,
+            &net,
+            Some(&opt),
+            &state,
+            None,
+            spec,
+            Kept::apart(&kept),
+        )?
+        .save(out)?;
     }
     finish(
-        gpu, &net, &opt, &state, target, &train_idx, &val_idx, spec, out,
+        gpu, &net, &opt, &state, target, &train_idx, &val_idx, spec, out, &kept, stopped,
     )
 }
 

@@ -100,3 +100,62 @@ pub fn fit(scores: &[f64], alert_fpr: f64) -> Threshold {
         n: scores.len(),
     }
 }
+
+/// How the alert threshold is cut from the benign validation scores (docs/THRESHOLD.md
+/// has the comparison that chose the default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// The empirical 1 − alert_fpr quantile of the validation scores: their maximum when
+    /// there are fewer than 1/alert_fpr of them. Makes no assumption about the scores'
+    /// shape, which for the VAE is far from log-normal.
+    #[default]
+    Empirical,
+    /// MODELS.md §7: the 1 − alert_fpr quantile of a log-normal fitted to the scores
+    /// (extrapolates past the largest score; the checkpoints of earlier versions used it).
+    Lognormal,
+}
+
+/// The rule of checkpoints that do not name one.
+pub fn legacy_rule() -> Rule {
+    Rule::Lognormal
+}
+
+/// Fit by `rule`; the log-normal parameters and the empirical quantile are kept either way.
+pub fn fit_with(rule: Rule, scores: &[f64], alert_fpr: f64) -> Threshold {
+    let mut t = fit(scores, alert_fpr);
+    if rule == Rule::Empirical {
+        t.value = t.empirical;
+    }
+    t
+}
+
+/// The value the log-normal rule gives for a fitted threshold (NaN when it had too few
+/// positive scores).
+pub fn lognormal_value(t: &Threshold) -> f64 {
+    (t.ln_mean + t.ln_std * norm_ppf(1.0 - t.alert_fpr)).exp()
+}
+
+/// How many validation scores a target FPR needs before an empirical quantile says
+/// anything about it: about 1/fpr (one expected false alarm among them).
+pub fn scores_needed(alert_fpr: f64) -> usize {
+    (1.0 / alert_fpr).ceil() as usize
+}
+
+/// A one-line warning when `n` validation scores cannot support `alert_fpr`.
+pub fn support_warning(rule: Rule, n: usize, alert_fpr: f64) -> Option<String> {
+    let need = scores_needed(alert_fpr);
+    if n >= need {
+        return None;
+    }
+    let what = match rule {
+        Rule::Empirical => format!(
+            "the threshold is the largest of them, and new benign traffic like them exceeds it up to about 1 time in {}",
+            n + 1
+        ),
+        Rule::Lognormal => "the threshold extrapolates a log-normal fit past them, as reliable as that shape is".into(),
+    };
+    Some(format!(
+        "--alert-fpr {alert_fpr} needs about {need} benign validation scores and this run has {n}: {what} (give more benign traffic, a larger --val-split or a larger --alert-fpr)"
+    ))
+}
