@@ -130,6 +130,12 @@ fn every_vec4_block_matches_reference() {
         (Trans::A, 4, 4, 3),
         (Trans::A, 20, 68, 9),
         (Trans::A, 132, 72, 33),
+        (Trans::A, 132, 72, 36),
+        (Trans::A, 12, 4, 8),
+        (Trans::B, 4, 4, 4),
+        (Trans::B, 7, 5, 12),
+        (Trans::B, 20, 37, 16),
+        (Trans::B, 65, 33, 132),
     ];
     for blk in V4Block::ALL {
         let mut ran = 0;
@@ -206,15 +212,19 @@ fn block_cost() {
         .chain([
             (1024, 512, 128, 1, 512, Trans::A),
             (256, 1024, 64, 1, 1024, Trans::A),
+            (64, 512, 16384, 1, 1, Trans::B),
+            (32, 16, 65536, 1, 1, Trans::B),
         ])
     {
         let mut p = MatmulParams::dense(m as usize, n as usize, k as usize, t);
-        p.batch = nb;
-        p.b_rs = brs;
-        p.b_bs = n;
-        p.a_bs = 0;
+        if t != Trans::B {
+            p.batch = nb;
+            p.b_rs = brs;
+            p.b_bs = n;
+            p.a_bs = 0;
+        }
         let a = g.zeros::<f32>((m * k) as usize).unwrap();
-        let b = g.zeros::<f32>((k * brs) as usize).unwrap();
+        let b = g.zeros::<f32>(((k * brs).max(k * n)) as usize).unwrap();
         let c = g.zeros::<f32>((m * n * nb) as usize).unwrap();
         let mut best = [f64::INFINITY; V4Block::ALL.len()];
         for _ in 0..3 {

@@ -132,10 +132,10 @@ pub fn a_vec_m_ok(p: &MatmulParams) -> bool {
     vec4_ok(p) && p.a_rs == 1 && [p.m, p.a_cs, p.a_bs, p.a_off].iter().all(|v| v % 4 == 0)
 }
 
-/// True when the subgroup kernel (shaders/matmul_sg.wgsl) can compute `p` on `gpu`:
-/// subgroups on and exactly 8 lanes wide, A readable as vec4 along k.
-pub fn sg_ok(gpu: &Gpu, p: &MatmulParams) -> bool {
-    gpu.has_subgroups && gpu.info.subgroup_sizes == (8, 8) && a_vec_k_ok(p)
+/// True when the subgroup kernels (shaders/matmul_sg*.wgsl) can run on `gpu`: subgroups
+/// on and exactly 8 lanes wide, the width their workgroups assume.
+pub fn sg8(gpu: &Gpu) -> bool {
+    gpu.has_subgroups && gpu.info.subgroup_sizes == (8, 8)
 }
 
 /// True when both operands are contiguous along k (see shaders/matmul_nt.wgsl).
@@ -163,16 +163,25 @@ pub enum V4Block {
     T8,
     /// 16×8 per lane, A shared across an 8-lane subgroup by broadcasts (mm_sg; `sg_ok`).
     Sg16,
+    /// 16×8 per lane, A stored transposed and shared by broadcasts (mm_sg_t).
+    SgT,
+    /// A·Bᵀ with both operands contiguous along k, 4×4 dot products (mm_nt; `nt_ok`).
+    Nt4,
+    /// The same product, 8×4 per lane with A shared by subgroup broadcasts (mm_sg_nt).
+    SgNt,
 }
 
 impl V4Block {
-    pub const ALL: [V4Block; 6] = [
+    pub const ALL: [V4Block; 9] = [
         V4Block::R4C8,
         V4Block::R8C8,
         V4Block::R16C8,
         V4Block::A8,
         V4Block::T8,
         V4Block::Sg16,
+        V4Block::SgT,
+        V4Block::Nt4,
+        V4Block::SgNt,
     ];
 
     pub fn name(self) -> &'static str {
@@ -183,6 +192,9 @@ impl V4Block {
             V4Block::A8 => "a8",
             V4Block::T8 => "t8",
             V4Block::Sg16 => "sg16",
+            V4Block::SgT => "sgt",
+            V4Block::Nt4 => "nt4",
+            V4Block::SgNt => "sgnt",
         }
     }
 
@@ -190,15 +202,21 @@ impl V4Block {
         V4Block::ALL.into_iter().find(|b| b.name() == s)
     }
 
-    /// Whether this block can compute `p` on `gpu` (all need `vec4_ok`).
+    /// Whether the operands' layout allows this block (subgroup needs aside).
+    pub fn fits_layout(self, p: &MatmulParams) -> bool {
+        match self {
+            V4Block::R4C8 | V4Block::R8C8 | V4Block::R16C8 => vec4_ok(p),
+            V4Block::A8 | V4Block::Sg16 => a_vec_k_ok(p),
+            V4Block::T8 => a_vec_m_ok(p),
+            V4Block::SgT => a_vec_m_ok(p) && p.k % 4 == 0,
+            V4Block::Nt4 | V4Block::SgNt => nt_ok(p),
+        }
+    }
+
+    /// Whether this block can compute `p` on `gpu`.
     pub fn fits(self, gpu: &Gpu, p: &MatmulParams) -> bool {
-        vec4_ok(p)
-            && match self {
-                V4Block::A8 => a_vec_k_ok(p),
-                V4Block::T8 => a_vec_m_ok(p),
-                V4Block::Sg16 => sg_ok(gpu, p),
-                _ => true,
-            }
+        self.fits_layout(p)
+            && (!matches!(self, V4Block::Sg16 | V4Block::SgT | V4Block::SgNt) || sg8(gpu))
     }
 
     /// The kernel and grid for `p`, which must satisfy `fits`.
@@ -211,6 +229,9 @@ impl V4Block {
             V4Block::A8 => ("matmul_v4a", "mm_v4a", 64, 64),
             V4Block::T8 => ("matmul_v4a", "mm_v4t", 64, 64),
             V4Block::Sg16 => ("matmul_sg", "mm_sg", 16, 64),
+            V4Block::SgT => ("matmul_sg_t", "mm_sg_t", 16, 64),
+            V4Block::Nt4 => ("matmul_nt", "mm_nt", 32, 32),
+            V4Block::SgNt => ("matmul_sg_nt", "mm_sg_nt", 8, 32),
         };
         (
             Kernel::new(shader, entry),
@@ -231,17 +252,22 @@ impl V4Block {
         }
         let b2 = |x: u32| x.max(1).next_power_of_two();
         // The layout decides which blocks fit, so it is part of the class.
-        let layout = match (a_vec_k_ok(p), a_vec_m_ok(p)) {
-            (true, _) => "ak",
-            (_, true) => "am",
-            _ => "a",
-        };
-        let class = format!("mm_v4 {layout} m{} n{} k{}", b2(p.m), b2(p.n), b2(p.k));
         let names: Vec<&str> = V4Block::ALL
             .iter()
             .filter(|b| b.fits(gpu, p))
             .map(|b| b.name())
             .collect();
+        if names.is_empty() {
+            return Ok(V4Block::R4C8); // none fits: `select_with` falls back to the generic kernel
+        }
+        // Which blocks fit is part of the class (it depends on the layout).
+        let class = format!(
+            "matmul {} m{} n{} k{}",
+            names.join(","),
+            b2(p.m),
+            b2(p.n),
+            b2(p.k)
+        );
         let chosen = super::tune::choose(gpu, &class, &names, |name| {
             let block = Self::from_name(name).expect("candidate names are block names");
             time_product(gpu, block.launch(&sample(p)), p)
@@ -286,14 +312,14 @@ pub fn select(variant: MatmulVariant, p: &MatmulParams) -> (Kernel, [u32; 3]) {
 /// `select` with an explicit vec4 register block.
 pub fn select_with(variant: MatmulVariant, p: &MatmulParams, block: V4Block) -> (Kernel, [u32; 3]) {
     if variant == MatmulVariant::Reg && std::env::var_os("GPU_NIDS_NO_VEC4").is_none() {
-        if vec4_ok(p) {
+        if block.fits_layout(p) {
             return block.launch(p);
         }
+        if vec4_ok(p) {
+            return V4Block::R4C8.launch(p);
+        }
         if nt_ok(p) {
-            return (
-                Kernel::new("matmul_nt", "mm_nt"),
-                [p.n.div_ceil(32), p.m.div_ceil(32), p.batch],
-            );
+            return V4Block::Nt4.launch(p);
         }
     }
     (variant.kernel(), variant.groups(p))
@@ -311,7 +337,7 @@ pub fn matmul(
     if p.m == 0 || p.n == 0 || p.batch == 0 {
         return Ok(());
     }
-    let block = if variant == MatmulVariant::Reg && vec4_ok(p) {
+    let block = if variant == MatmulVariant::Reg {
         V4Block::for_product(batch.gpu(), p)?
     } else {
         V4Block::R4C8
