@@ -136,6 +136,10 @@ fn every_vec4_block_matches_reference() {
         (Trans::B, 7, 5, 12),
         (Trans::B, 20, 37, 16),
         (Trans::B, 65, 33, 132),
+        (Trans::None, 7, 13, 5),
+        (Trans::None, 17, 70, 6),
+        (Trans::B, 7, 5, 13),
+        (Trans::A, 19, 9, 3),
     ];
     for blk in V4Block::ALL {
         let mut ran = 0;

@@ -169,10 +169,14 @@ pub enum V4Block {
     Nt4,
     /// The same product, 8×4 per lane with A shared by subgroup broadcasts (mm_sg_nt).
     SgNt,
+    /// Any strides, 4×8 per invocation (mm_reg), for layouts no vec4 form fits.
+    Gen,
+    /// Any strides, 16×8 per lane with A shared by subgroup broadcasts (mm_sg_g).
+    SgG,
 }
 
 impl V4Block {
-    pub const ALL: [V4Block; 9] = [
+    pub const ALL: [V4Block; 11] = [
         V4Block::R4C8,
         V4Block::R8C8,
         V4Block::R16C8,
@@ -182,6 +186,8 @@ impl V4Block {
         V4Block::SgT,
         V4Block::Nt4,
         V4Block::SgNt,
+        V4Block::Gen,
+        V4Block::SgG,
     ];
 
     pub fn name(self) -> &'static str {
@@ -195,6 +201,8 @@ impl V4Block {
             V4Block::SgT => "sgt",
             V4Block::Nt4 => "nt4",
             V4Block::SgNt => "sgnt",
+            V4Block::Gen => "gen",
+            V4Block::SgG => "sgg",
         }
     }
 
@@ -210,13 +218,18 @@ impl V4Block {
             V4Block::T8 => a_vec_m_ok(p),
             V4Block::SgT => a_vec_m_ok(p) && p.k % 4 == 0,
             V4Block::Nt4 | V4Block::SgNt => nt_ok(p),
+            // Only where nothing better fits, so the tuner has fewer to time.
+            V4Block::Gen | V4Block::SgG => !vec4_ok(p) && !nt_ok(p),
         }
     }
 
     /// Whether this block can compute `p` on `gpu`.
     pub fn fits(self, gpu: &Gpu, p: &MatmulParams) -> bool {
         self.fits_layout(p)
-            && (!matches!(self, V4Block::Sg16 | V4Block::SgT | V4Block::SgNt) || sg8(gpu))
+            && (!matches!(
+                self,
+                V4Block::Sg16 | V4Block::SgT | V4Block::SgNt | V4Block::SgG
+            ) || sg8(gpu))
     }
 
     /// The kernel and grid for `p`, which must satisfy `fits`.
@@ -232,6 +245,8 @@ impl V4Block {
             V4Block::SgT => ("matmul_sg_t", "mm_sg_t", 16, 64),
             V4Block::Nt4 => ("matmul_nt", "mm_nt", 32, 32),
             V4Block::SgNt => ("matmul_sg_nt", "mm_sg_nt", 8, 32),
+            V4Block::Gen => ("matmul", "mm_reg", 32, 64),
+            V4Block::SgG => ("matmul_sg_g", "mm_sg_g", 16, 64),
         };
         (
             Kernel::new(shader, entry),
