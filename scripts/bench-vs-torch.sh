@@ -9,12 +9,15 @@
 #   scripts/bench-vs-torch.sh                 # release build must exist
 #   STEPS=5 ROUNDS=2 scripts/bench-vs-torch.sh
 #
-# Environment: BIN (default target/release/gpu-nids), PYTHON (python3), STEPS (3),
-# WARMUP (1), ROUNDS (1), TORCH_THREADS (2), MODELS ("vae doc-ids"), BATCHES ("64 256").
+# Environment: BIN (default target/release/gpu-nids), BEFORE (a second gpu-nids binary,
+# e.g. an older build, timed in the same rounds; optional), PYTHON (python3), STEPS (3),
+# WARMUP (1, at least 1: the first step may time kernel variants, see src/nn/tune.rs),
+# ROUNDS (1), TORCH_THREADS (2), MODELS ("vae doc-ids"), BATCHES ("64 256").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-target/release/gpu-nids}
+BEFORE=${BEFORE:-}
 PYTHON=${PYTHON:-python3}
 STEPS=${STEPS:-3}
 WARMUP=${WARMUP:-1}
@@ -32,27 +35,43 @@ if [ ! -x "$BIN" ]; then
     exit 1
 fi
 
-ours() { # model batch -> samples/s
-    "$BIN" bench train --model "$1" --batch "$2" --steps "$STEPS" --warmup "$WARMUP" |
-        awk -v b="$2" '$1 == b && NF == 4 { print $3 }'
+ours() { # binary model batch -> samples/s, from ms/step (the samples/s column is rounded)
+    local per=$3
+    [ "$2" = doc-ids ] && per=$((2 * $3)) # reference + target batch
+    "$1" bench train --model "$2" --batch "$3" --steps "$STEPS" --warmup "$WARMUP" 2>/dev/null |
+        awk -v b="$3" -v per="$per" '$1 == b && NF == 4 { printf "%.2f\n", per * 1000 / $4; ok = 1 }
+            END { if (!ok) print "error" }'
 }
 theirs() { # model batch -> samples/s
     "$PYTHON" bench/torch_models.py --model "$1" --batch "$2" --steps "$STEPS" \
         --warmup "$WARMUP" --threads "$TORCH_THREADS" 2>/dev/null |
-        "$PYTHON" -c 'import json,sys; print(round(json.loads(sys.stdin.readline())["samples_per_s"], 1))'
+        "$PYTHON" -c 'import json,sys; print(round(json.loads(sys.stdin.readline())["samples_per_s"], 2))'
 }
 
 adapter=$("$BIN" devices 2>/dev/null | head -n 3 | tr '\n' ' ' || true)
 echo "gpu-nids: $adapter"
 echo "torch: $("$PYTHON" -c 'import torch; print(torch.__version__)' 2>/dev/null), CPU, $TORCH_THREADS threads; $STEPS timed steps after $WARMUP warm-up"
-printf '%-6s %-8s %6s %14s %14s %8s\n' round model batch "gpu-nids s/s" "torch s/s" ratio
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.3f", a / b; else print "-" }'; }
+if [ -n "$BEFORE" ]; then
+    printf '%-6s %-8s %6s %12s %12s %12s %8s %8s\n' round model batch "gpu-nids/s" "before/s" \
+        "torch/s" ratio "before"
+else
+    printf '%-6s %-8s %6s %12s %12s %8s\n' round model batch "gpu-nids/s" "torch/s" ratio
+fi
 for round in $(seq 1 "$ROUNDS"); do
     for model in $MODELS; do
         for batch in $BATCHES; do
-            a=$(ours "$model" "$batch")
+            a=$(ours "$BIN" "$model" "$batch")
             b=$(theirs "$model" "$batch")
-            r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
-            printf '%-6s %-8s %6s %14s %14s %8s\n' "$round" "$model" "$batch" "$a" "$b" "$r"
+            if [ -n "$BEFORE" ]; then
+                o=$(ours "$BEFORE" "$model" "$batch")
+                printf '%-6s %-8s %6s %12s %12s %12s %8s %8s\n' "$round" "$model" "$batch" \
+                    "$a" "$o" "$b" "$(ratio "$a" "$b")" "$(ratio "$o" "$b")"
+            else
+                printf '%-6s %-8s %6s %12s %12s %8s\n' "$round" "$model" "$batch" "$a" "$b" \
+                    "$(ratio "$a" "$b")"
+            fi
         done
     done
 done
+echo "(samples/s; ratio = gpu-nids / torch; DOC-IDS counts reference + target samples)"
