@@ -729,7 +729,7 @@ fn im2col(
         act: mask.is_some() as u32,
         ..geom_params(g, g.ck() * g.np())
     };
-    if g.wo % 4 == 0 && p.total > 0 {
+    if g.wo.is_multiple_of(4) && p.total > 0 {
         // One invocation per 4 outputs of a row (shaders/conv2d_v4.wgsl).
         let quads = (g.ho * g.wo / 4) as u32;
         let groups = [quads.div_ceil(8), g.n as u32, g.ck() as u32];
@@ -756,7 +756,7 @@ fn col2im(
         flag: bias.is_some() as u32,
         ..geom_params(g, g.n * g.ci * g.h * g.w)
     };
-    if g.w % 4 == 0 && p.total > 0 {
+    if g.w.is_multiple_of(4) && p.total > 0 {
         // One invocation per 4 outputs of a row (shaders/conv2d_v4.wgsl).
         let quads = (g.h * g.w / 4) as u32;
         let groups = [quads.div_ceil(8), g.n as u32, g.ci as u32];

@@ -216,7 +216,7 @@ impl V4Block {
             V4Block::R4C8 | V4Block::R8C8 | V4Block::R16C8 => vec4_ok(p),
             V4Block::A8 | V4Block::Sg16 => a_vec_k_ok(p),
             V4Block::T8 => a_vec_m_ok(p),
-            V4Block::SgT => a_vec_m_ok(p) && p.k % 4 == 0,
+            V4Block::SgT => a_vec_m_ok(p) && p.k.is_multiple_of(4),
             V4Block::Nt4 | V4Block::SgNt => nt_ok(p),
             // Only where nothing better fits, so the tuner has fewer to time.
             V4Block::Gen | V4Block::SgG => !vec4_ok(p) && !nt_ok(p),
