@@ -114,3 +114,141 @@ fn vec4_forms_are_selected_and_correct() {
         check(MatmulVariant::Reg, t, m, n, k, 1.0);
     }
 }
+
+/// Every vec4 block that fits, chosen explicitly (not by the tuner), against the f64
+/// reference: A·B and Aᵀ·B, sizes that end mid-block, with and without beta.
+#[test]
+fn every_vec4_block_matches_reference() {
+    use gpu_nids::nn::matmul::{matmul_host_with, V4Block};
+    let g = gpu();
+    let cases = [
+        (Trans::None, 4, 4, 4),
+        (Trans::None, 7, 12, 5),
+        (Trans::None, 20, 68, 12),
+        (Trans::None, 33, 132, 64),
+        (Trans::None, 130, 72, 36),
+        (Trans::A, 4, 4, 3),
+        (Trans::A, 20, 68, 9),
+        (Trans::A, 132, 72, 33),
+        (Trans::A, 132, 72, 36),
+        (Trans::A, 12, 4, 8),
+        (Trans::B, 4, 4, 4),
+        (Trans::B, 7, 5, 12),
+        (Trans::B, 20, 37, 16),
+        (Trans::B, 65, 33, 132),
+        (Trans::None, 7, 13, 5),
+        (Trans::None, 17, 70, 6),
+        (Trans::B, 7, 5, 13),
+        (Trans::A, 19, 9, 3),
+    ];
+    for blk in V4Block::ALL {
+        let mut ran = 0;
+        for (t, m, n, k) in cases {
+            for beta in [0.0, 0.5] {
+                let p = MatmulParams::dense(m, n, k, t).with_beta(beta);
+                if !blk.fits(g, &p) {
+                    continue;
+                }
+                ran += 1;
+                let a = rand_vec(m * k, (m * 31 + k) as u64);
+                let b = rand_vec(k * n, (n * 17 + k) as u64 + 5);
+                let c0 = rand_vec(m * n, 99);
+                let got = matmul_host_with(g, MatmulVariant::Reg, blk, &p, &a, &b, &c0).unwrap();
+                let mut want = c0.clone();
+                matmul_ref(&p, &a, &b, &mut want);
+                let what = format!("{} {t:?} {m}x{n}x{k} beta {beta}", blk.name());
+                assert_close(&what, &got, &want, 1e-4, 1e-5);
+            }
+        }
+        if ran == 0 {
+            eprintln!("{}: fits no case on this adapter (skipped)", blk.name());
+        }
+    }
+}
+
+/// Batched vec4 products with per-matrix strides and offsets (the convolutions' layout),
+/// for every block that fits.
+#[test]
+fn every_vec4_block_batched() {
+    use gpu_nids::nn::matmul::{matmul_host_with, V4Block};
+    let g = gpu();
+    let (m, n, k, nb) = (12usize, 20usize, 8usize, 3usize);
+    let mut p = MatmulParams::dense(m, n, k, Trans::None);
+    p.batch = nb as u32;
+    p.a_off = 4;
+    p.a_bs = (m * k) as u32;
+    p.b_off = 8;
+    p.b_rs = (n * nb) as u32;
+    p.b_bs = n as u32;
+    p.c_off = 4;
+    let a = rand_vec(4 + nb * m * k, 1);
+    let b = rand_vec(8 + k * n * nb, 2);
+    let c0 = vec![0.0; 4 + nb * m * n];
+    for blk in V4Block::ALL {
+        if !blk.fits(g, &p) {
+            continue;
+        }
+        let got = matmul_host_with(g, MatmulVariant::Reg, blk, &p, &a, &b, &c0).unwrap();
+        let mut want = c0.clone();
+        matmul_ref(&p, &a, &b, &mut want);
+        assert_close(&format!("batched {}", blk.name()), &got, &want, 1e-4, 1e-5);
+    }
+}
+
+/// Not a test: CPU cost of each vec4 block at the VAE's product shapes, interleaved.
+/// `cargo test --release --test matmul block_cost -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn block_cost() {
+    use gpu_nids::nn::matmul::{matmul_with, V4Block};
+    use gpu_nids::nn::tune::run_cost;
+    let g = gpu();
+    // (m, n, k, batch, b_rs): conv2/conv3 forward per sample, a deconv col product, dense.
+    let shapes = [
+        (64u32, 256u32, 512u32, 8u32, 256 * 8),
+        (128, 64, 1024, 8, 64 * 8),
+        (1024, 512, 128, 1, 512),
+        (64, 8192, 32, 1, 8192),
+    ];
+    for (m, n, k, nb, brs, t) in shapes
+        .iter()
+        .map(|&(m, n, k, nb, brs)| (m, n, k, nb, brs, Trans::None))
+        .chain([
+            (1024, 512, 128, 1, 512, Trans::A),
+            (256, 1024, 64, 1, 1024, Trans::A),
+            (64, 512, 16384, 1, 1, Trans::B),
+            (32, 16, 65536, 1, 1, Trans::B),
+        ])
+    {
+        let mut p = MatmulParams::dense(m as usize, n as usize, k as usize, t);
+        if t != Trans::B {
+            p.batch = nb;
+            p.b_rs = brs;
+            p.b_bs = n;
+            p.a_bs = 0;
+        }
+        let a = g.zeros::<f32>((m * k) as usize).unwrap();
+        let b = g.zeros::<f32>(((k * brs).max(k * n)) as usize).unwrap();
+        let c = g.zeros::<f32>((m * n * nb) as usize).unwrap();
+        let mut best = [f64::INFINITY; V4Block::ALL.len()];
+        for _ in 0..3 {
+            for (i, blk) in V4Block::ALL.into_iter().enumerate() {
+                if !blk.fits(g, &p) {
+                    continue;
+                }
+                let t = run_cost(g, &|bt| {
+                    matmul_with(bt, MatmulVariant::Reg, blk, &p, a.raw(), b.raw(), c.raw())
+                })
+                .unwrap();
+                best[i] = best[i].min(t);
+            }
+        }
+        let gf = p.flops() / 1e9;
+        let line: Vec<String> = V4Block::ALL
+            .iter()
+            .zip(best)
+            .map(|(b, t)| format!("{} {:.2} GFLOP/cpu-s", b.name(), gf / t))
+            .collect();
+        println!("{m}x{n}x{k} x{nb} {t:?}: {}", line.join(", "));
+    }
+}

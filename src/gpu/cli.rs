@@ -25,6 +25,7 @@ impl GpuArgs {
             adapter: self.adapter.clone(),
             backend: self.backend.clone(),
             limits: LimitsMode::Adapter,
+            tune: true,
         }
     }
     pub fn open(&self) -> Result<Gpu> {

@@ -28,6 +28,9 @@ pub struct GpuOptions {
     /// vulkan | metal | dx12 | gl
     pub backend: Option<String>,
     pub limits: LimitsMode,
+    /// May kernels with several variants time them once and cache the fastest
+    /// (src/nn/tune.rs)? Tests turn this off so every run picks the same kernels.
+    pub tune: bool,
 }
 
 impl GpuOptions {
@@ -39,6 +42,7 @@ impl GpuOptions {
             adapter: get("GPU_NIDS_ADAPTER"),
             backend: get("GPU_NIDS_BACKEND"),
             limits: LimitsMode::Adapter,
+            tune: true,
         }
     }
 }
@@ -53,6 +57,8 @@ pub struct AdapterSummary {
     pub driver_info: String,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// Subgroup sizes the adapter may use (4..128 when it does not say).
+    pub subgroup_sizes: (u32, u32),
 }
 
 impl AdapterSummary {
@@ -66,6 +72,7 @@ impl AdapterSummary {
             driver_info: info.driver_info,
             limits: adapter.limits(),
             features: adapter.features(),
+            subgroup_sizes: (info.subgroup_min_size, info.subgroup_max_size),
         }
     }
 
@@ -157,6 +164,10 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     pub has_f16: bool,
     pub has_timestamps: bool,
+    /// Subgroup operations are on (wgpu `SUBGROUP`).
+    pub has_subgroups: bool,
+    /// Copied from `GpuOptions::tune`.
+    pub tune: bool,
     pub(crate) errors: Arc<ErrorSink>,
     pub(crate) pipelines: PipelineCache,
 }
@@ -176,7 +187,8 @@ impl Gpu {
         };
         let adapter = &adapters[idx];
         let info = AdapterSummary::of(adapter);
-        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        let wanted =
+            wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
         let features = info.features & wanted;
         let limits = match opts.limits {
             LimitsMode::Adapter => info.limits.clone(),
@@ -210,6 +222,8 @@ impl Gpu {
         Ok(Gpu {
             has_f16: features.contains(wgpu::Features::SHADER_F16),
             has_timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            has_subgroups: features.contains(wgpu::Features::SUBGROUP),
+            tune: opts.tune,
             device,
             queue,
             info,

@@ -28,6 +28,16 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         .map(|(_, s)| *s)
 }
 
+/// Whether shader modules get wgpu's inserted bounds and loop checks:
+/// `GPU_NIDS_SHADER_CHECKS=on` turns them on (for debugging a kernel); off by default
+/// because on CPU adapters they cost a compare and select on every storage access.
+pub fn runtime_checks() -> bool {
+    matches!(
+        std::env::var("GPU_NIDS_SHADER_CHECKS").as_deref(),
+        Ok("on" | "1")
+    )
+}
+
 /// One compute entry point: `Kernel::new("matmul", "mm_tiled")`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Kernel {
@@ -167,10 +177,21 @@ impl PipelineCache {
         let source = shader_source(name)
             .ok_or_else(|| GpuError::Shader(format!("no shader shaders/{name}.wgsl")))?;
         let interface = reflect(name, source)?;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let desc = wgpu::ShaderModuleDescriptor {
             label: Some(name),
             source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
+        };
+        let module = if runtime_checks() {
+            device.create_shader_module(desc)
+        } else {
+            // SAFETY: every kernel clamps or guards its indices against the sizes in its
+            // params, and the op layer checks each buffer holds what the params address
+            // (src/nn/*); the test suite runs every kernel against a CPU reference at
+            // shapes that end mid-tile. Vulkan drivers also keep robust buffer access.
+            unsafe {
+                device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        };
         let entries: Vec<_> = interface
             .bindings
             .iter()

@@ -80,7 +80,12 @@ pub fn grid(n: u32) -> [u32; 3] {
     }
 }
 
-impl Batch<'_> {
+impl<'g> Batch<'g> {
+    /// The device this batch records for.
+    pub fn gpu(&self) -> &'g Gpu {
+        self.gpu
+    }
+
     /// Record a dispatch. `buffers` are the shader's storage bindings in binding order;
     /// `params` must have exactly the size of the shader's uniform struct (checked).
     pub fn dispatch<P: Pod>(

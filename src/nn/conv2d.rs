@@ -729,6 +729,17 @@ fn im2col(
         act: mask.is_some() as u32,
         ..geom_params(g, g.ck() * g.np())
     };
+    if g.wo.is_multiple_of(4) && p.total > 0 {
+        // One invocation per 4 outputs of a row (shaders/conv2d_v4.wgsl).
+        let quads = (g.ho * g.wo / 4) as u32;
+        let groups = [quads.div_ceil(8), g.n as u32, g.ck() as u32];
+        return b.dispatch(
+            Kernel::new("conv2d_v4", "im2col4"),
+            &p,
+            &[x, mask.unwrap_or(x), col],
+            groups,
+        );
+    }
     launch_1d(b, "im2col", &p, x, mask.unwrap_or(x), col)
 }
 
@@ -745,6 +756,17 @@ fn col2im(
         flag: bias.is_some() as u32,
         ..geom_params(g, g.n * g.ci * g.h * g.w)
     };
+    if g.w.is_multiple_of(4) && p.total > 0 {
+        // One invocation per 4 outputs of a row (shaders/conv2d_v4.wgsl).
+        let quads = (g.h * g.w / 4) as u32;
+        let groups = [quads.div_ceil(8), g.n as u32, g.ci as u32];
+        return b.dispatch(
+            Kernel::new("conv2d_v4", "col2im4"),
+            &p,
+            &[col, bias.unwrap_or(col), out],
+            groups,
+        );
+    }
     launch_1d(b, "col2im", &p, col, bias.unwrap_or(col), out)
 }
 

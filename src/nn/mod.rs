@@ -10,3 +10,4 @@ pub mod matmul;
 pub mod optim;
 pub mod pool1d;
 pub mod reparam;
+pub mod tune;

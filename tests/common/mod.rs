@@ -12,6 +12,7 @@ pub fn gpu() -> &'static Gpu {
     GPU.get_or_init(|| {
         let mut opts = GpuOptions::from_env();
         opts.limits = LimitsMode::Portable;
+        opts.tune = false;
         let gpu = Gpu::new(&opts).unwrap_or_else(|e| panic!("test GPU: {e}"));
         eprintln!(
             "test adapter: {} ({:?}, {:?})",

@@ -1,0 +1,98 @@
+// C = A·B + beta·C for CPU adapters whose subgroup is the 8-lane SIMD vector
+// (llvmpipe on 256-bit AVX): there every storage load is a loop over the lanes,
+// while reading one lane's value into all lanes (subgroupBroadcast with a constant
+// lane) is one register shuffle. So each lane loads one vec4 of A per row group and the
+// subgroup shares them, instead of every lane loading every A value.
+// One workgroup = one subgroup of 8 lanes: 16 rows × 64 columns, 8 columns per lane.
+// Host-side preconditions (src/nn/matmul.rs, `sg_ok`): subgroup size exactly 8; those
+// of mm_v4a (A vec4 along k; B, C vec4 along n). Control flow stays uniform up to the
+// last broadcast: lanes past n compute clamped columns and do not store them.
+
+struct Params {
+    m: u32, n: u32, k: u32, batch: u32,
+    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
+    a_bs: u32, b_bs: u32, c_bs: u32, c_rs: u32,
+    a_off: u32, b_off: u32, c_off: u32, beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+
+// [row][half]: row i's columns 0..3 at 2i, 4..7 at 2i + 1.
+var<private> acc: array<vec4<f32>, 32>;
+
+// Row i += the 4 k-values `av` times the B rows `bq` ([kk][half]).
+fn row_fma(i: u32, av: vec4<f32>, bq: array<vec4<f32>, 8>) {
+    var lo = acc[2u * i];
+    var hi = acc[2u * i + 1u];
+    lo = fma(vec4<f32>(av.x), bq[0], lo);
+    hi = fma(vec4<f32>(av.x), bq[1], hi);
+    lo = fma(vec4<f32>(av.y), bq[2], lo);
+    hi = fma(vec4<f32>(av.y), bq[3], hi);
+    lo = fma(vec4<f32>(av.z), bq[4], lo);
+    hi = fma(vec4<f32>(av.z), bq[5], hi);
+    lo = fma(vec4<f32>(av.w), bq[6], lo);
+    hi = fma(vec4<f32>(av.w), bq[7], hi);
+    acc[2u * i] = lo;
+    acc[2u * i + 1u] = hi;
+}
+
+@compute @workgroup_size(8, 1, 1)
+fn mm_sg(@builtin(workgroup_id) wid: vec3<u32>,
+         @builtin(subgroup_invocation_id) lane: u32) {
+    let bi = wid.z;
+    let row0 = wid.y * 16u;
+    let col0 = (wid.x * 8u + lane) * 8u;
+    let bb = p.b_off + bi * p.b_bs;
+    let q0 = (bb + min(col0, p.n - 4u)) / 4u;
+    let q1 = (bb + min(col0 + 4u, p.n - 4u)) / 4u;
+    let brs = p.b_rs / 4u;
+    let abase = p.a_off + bi * p.a_bs;
+    let ra0 = (abase + min(row0 + lane, p.m - 1u) * p.a_rs) / 4u;
+    let ra1 = (abase + min(row0 + 8u + lane, p.m - 1u) * p.a_rs) / 4u;
+    for (var q = 0u; q < p.k / 4u; q = q + 1u) {
+        let av0 = a[ra0 + q];
+        let av1 = a[ra1 + q];
+        var bq: array<vec4<f32>, 8>;
+        for (var kk = 0u; kk < 4u; kk = kk + 1u) {
+            let kb = (4u * q + kk) * brs;
+            bq[2u * kk] = b[q0 + kb];
+            bq[2u * kk + 1u] = b[q1 + kb];
+        }
+        row_fma(0u, subgroupBroadcast(av0, 0u), bq);
+        row_fma(1u, subgroupBroadcast(av0, 1u), bq);
+        row_fma(2u, subgroupBroadcast(av0, 2u), bq);
+        row_fma(3u, subgroupBroadcast(av0, 3u), bq);
+        row_fma(4u, subgroupBroadcast(av0, 4u), bq);
+        row_fma(5u, subgroupBroadcast(av0, 5u), bq);
+        row_fma(6u, subgroupBroadcast(av0, 6u), bq);
+        row_fma(7u, subgroupBroadcast(av0, 7u), bq);
+        row_fma(8u, subgroupBroadcast(av1, 0u), bq);
+        row_fma(9u, subgroupBroadcast(av1, 1u), bq);
+        row_fma(10u, subgroupBroadcast(av1, 2u), bq);
+        row_fma(11u, subgroupBroadcast(av1, 3u), bq);
+        row_fma(12u, subgroupBroadcast(av1, 4u), bq);
+        row_fma(13u, subgroupBroadcast(av1, 5u), bq);
+        row_fma(14u, subgroupBroadcast(av1, 6u), bq);
+        row_fma(15u, subgroupBroadcast(av1, 7u), bq);
+    }
+    if (col0 >= p.n) { return; }
+    let cq = (p.c_off + bi * p.c_bs) / 4u;
+    let crs = p.c_rs / 4u;
+    for (var i = 0u; i < 16u; i = i + 1u) {
+        let row = row0 + i;
+        if (row < p.m) {
+            let i0 = cq + row * crs + col0 / 4u;
+            var v0 = acc[2u * i];
+            if (p.beta != 0.0) { v0 = v0 + p.beta * c[i0]; }
+            c[i0] = v0;
+            if (col0 + 4u < p.n) {
+                var v1 = acc[2u * i + 1u];
+                if (p.beta != 0.0) { v1 = v1 + p.beta * c[i0 + 1u]; }
+                c[i0 + 1u] = v1;
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+// C = A·Bᵀ + beta·C (both operands contiguous along k, as matmul_nt.wgsl) for CPU
+// adapters whose subgroup is the 8-lane SIMD vector: each lane loads one vec4 of A per
+// row group and the subgroup shares them by broadcasts (see matmul_sg.wgsl for why).
+// One workgroup = one subgroup of 8 lanes: 8 rows × 32 columns, 4 columns per lane,
+// per-(row, column) vec4 partial sums reduced once at the end.
+// Host-side preconditions (src/nn/matmul.rs, `sg_nt_ok`): subgroup size exactly 8 and
+// those of mm_nt (a_cs = 1, b_rs = 1; k, a_rs, a_bs, a_off, b_cs, b_bs, b_off
+// multiples of 4). Control flow stays uniform through the broadcasts.
+
+struct Params {
+    m: u32, n: u32, k: u32, batch: u32,
+    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
+    a_bs: u32, b_bs: u32, c_bs: u32, c_rs: u32,
+    a_off: u32, b_off: u32, c_off: u32, beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+// [row][column]: partial sums over k mod 4.
+var<private> acc: array<vec4<f32>, 32>;
+
+fn row_dot(i: u32, av: vec4<f32>, bv: array<vec4<f32>, 4>) {
+    acc[4u * i] = fma(av, bv[0], acc[4u * i]);
+    acc[4u * i + 1u] = fma(av, bv[1], acc[4u * i + 1u]);
+    acc[4u * i + 2u] = fma(av, bv[2], acc[4u * i + 2u]);
+    acc[4u * i + 3u] = fma(av, bv[3], acc[4u * i + 3u]);
+}
+
+@compute @workgroup_size(8, 1, 1)
+fn mm_sg_nt(@builtin(workgroup_id) wid: vec3<u32>,
+            @builtin(subgroup_invocation_id) lane: u32) {
+    let bi = wid.z;
+    let row0 = wid.y * 8u;
+    let col0 = (wid.x * 8u + lane) * 4u;
+    let abase = p.a_off + bi * p.a_bs;
+    let ra0 = (abase + min(row0 + lane, p.m - 1u) * p.a_rs) / 4u;
+    var rb: array<u32, 4>;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+        rb[j] = (p.b_off + bi * p.b_bs + min(col0 + j, p.n - 1u) * p.b_cs) / 4u;
+    }
+    for (var q = 0u; q < p.k / 4u; q = q + 1u) {
+        let av0 = a[ra0 + q];
+        var bv: array<vec4<f32>, 4>;
+        for (var j = 0u; j < 4u; j = j + 1u) { bv[j] = b[rb[j] + q]; }
+        row_dot(0u, subgroupBroadcast(av0, 0u), bv);
+        row_dot(1u, subgroupBroadcast(av0, 1u), bv);
+        row_dot(2u, subgroupBroadcast(av0, 2u), bv);
+        row_dot(3u, subgroupBroadcast(av0, 3u), bv);
+        row_dot(4u, subgroupBroadcast(av0, 4u), bv);
+        row_dot(5u, subgroupBroadcast(av0, 5u), bv);
+        row_dot(6u, subgroupBroadcast(av0, 6u), bv);
+        row_dot(7u, subgroupBroadcast(av0, 7u), bv);
+    }
+    let cbase = p.c_off + bi * p.c_bs;
+    for (var i = 0u; i < 8u; i = i + 1u) {
+        let row = row0 + i;
+        if (row < p.m) {
+            let s0 = acc[4u * i];
+            let s1 = acc[4u * i + 1u];
+            let s2 = acc[4u * i + 2u];
+            let s3 = acc[4u * i + 3u];
+            // Column j of this lane's four is component j of the reduced sums.
+            let red = vec4<f32>((s0.x + s0.y) + (s0.z + s0.w), (s1.x + s1.y) + (s1.z + s1.w),
+                                (s2.x + s2.y) + (s2.z + s2.w), (s3.x + s3.y) + (s3.z + s3.w));
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                let col = col0 + j;
+                if (col < p.n) {
+                    let idx = cbase + row * p.c_rs + col;
+                    var v = red[j];
+                    if (p.beta != 0.0) { v = v + p.beta * c[idx]; }
+                    c[idx] = v;
+                }
+            }
+        }
+    }
+}
