@@ -1,0 +1,57 @@
+//! The per-adapter kernel choice: the first run of a shape class times the
+//! candidates and writes the winner to the cache; a later process reads it back
+//! instead of timing again, and the chosen kernel still matches the reference.
+//! (Which kernel wins is machine-dependent, so only the bookkeeping is asserted.)
+
+use gpu_nids::gpu::{Gpu, GpuOptions, LimitsMode};
+use gpu_nids::nn::matmul::{matmul_host, matmul_ref, MatmulParams, MatmulVariant, Trans};
+
+fn product(gpu: &Gpu) -> (Vec<f32>, Vec<f32>) {
+    let (m, n, k) = (24, 40, 16);
+    let p = MatmulParams::dense(m, n, k, Trans::None);
+    let a: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 7) % 13) as f32 / 13.0 - 0.5)
+        .collect();
+    let b: Vec<f32> = (0..k * n)
+        .map(|i| ((i * 5) % 11) as f32 / 11.0 - 0.5)
+        .collect();
+    let c0 = vec![0.0; m * n];
+    let got = matmul_host(gpu, MatmulVariant::Reg, &p, &a, &b, &c0).unwrap();
+    let mut want = c0;
+    matmul_ref(&p, &a, &b, &mut want);
+    (got, want)
+}
+
+#[test]
+fn first_run_writes_the_choice_and_the_cache_is_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // This test binary holds only this test, so the environment is ours.
+    std::env::set_var("XDG_CACHE_HOME", dir.path());
+    std::env::remove_var("GPU_NIDS_TUNE");
+    std::env::remove_var("GPU_NIDS_MATMUL_V4");
+    let mut opts = GpuOptions::from_env();
+    opts.limits = LimitsMode::Portable;
+    opts.tune = true;
+    let gpu = Gpu::new(&opts).unwrap();
+    let (got, want) = product(&gpu);
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-4 * w.abs() + 1e-5, "{g} vs {w}");
+    }
+    let cache = dir.path().join("gpu-nids").join("tune.tsv");
+    let text = std::fs::read_to_string(&cache).expect("the tuner wrote its cache");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(!lines.is_empty(), "cache has no entries");
+    for l in &lines {
+        let cols: Vec<&str> = l.split('\t').collect();
+        assert_eq!(cols.len(), 4, "adapter, driver, class, choice: {l:?}");
+        assert!(cols[0].contains(&gpu.info.name), "{l:?} names the adapter");
+    }
+    // A second run of the same shapes reads the file and writes nothing new.
+    let before = std::fs::metadata(&cache).unwrap().modified().unwrap();
+    let (got2, _) = product(&gpu);
+    assert_eq!(got, got2, "the cached choice computes the same product");
+    assert_eq!(
+        std::fs::metadata(&cache).unwrap().modified().unwrap(),
+        before
+    );
+}
