@@ -737,3 +737,35 @@ fn reliability_score_output_through_devices_and_symlinks() {
         "{text}"
     );
 }
+
+#[test]
+fn reliability_divergence_in_the_first_epoch_says_no_checkpoint_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    // The whole demo capture: epoch 1 has many steps, so it diverges inside it.
+    let cap = demo("train-benign.pcap");
+    let ck = dir.path().join("ae.safetensors");
+    // Adam at lr 1e30 overflows the weights in the first steps.
+    let r = run(
+        &[
+            "train",
+            "ae",
+            s(&cap),
+            "-o",
+            s(&ck),
+            "--lr",
+            "1e30",
+            "--epochs",
+            "2",
+            "-q",
+        ],
+        None,
+    );
+    assert_clean_failure("diverging training", &r);
+    assert!(r.1.contains("epoch 1"), "{}", r.1);
+    assert!(r.1.contains("no checkpoint was written"), "{}", r.1);
+    assert!(
+        !ck.exists(),
+        "no checkpoint may be left at {}",
+        ck.display()
+    );
+}
