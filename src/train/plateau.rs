@@ -123,27 +123,13 @@ pub fn fits_budget(budget: Option<Duration>, elapsed: Duration, slowest_epoch: D
     budget.is_none_or(|b| elapsed + slowest_epoch <= b)
 }
 
-/// Parses `90s`, `10m`, `1.5h` or plain seconds (`600`).
+/// A `--time-budget`: the project's one duration syntax (crate::util::duration),
+/// and more than zero, since a zero budget could train nothing.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let (num, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let scale = match unit.trim() {
-        "s" | "sec" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        u => {
-            return Err(format!(
-                "unknown unit '{u}' in '{s}' (use s, m or h, e.g. 10m)"
-            ))
-        }
-    };
-    match num.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(Duration::from_secs_f64(v * scale)),
-        _ => Err(format!(
+    match crate::util::duration::parse_duration(s)? {
+        d if d.is_zero() => Err(format!(
             "'{s}' is not a positive duration (e.g. 90s, 10m, 1h)"
         )),
+        d => Ok(d),
     }
 }
