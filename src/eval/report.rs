@@ -222,12 +222,26 @@ pub fn table(r: &Report) -> String {
             f(p.roc_auc)
         );
     }
+    // The threshold does not record its rule; the empirical rule's value is the
+    // empirical quantile itself, so the two rules are told apart by value.
+    let lognormal = crate::eval::threshold::lognormal_value(&r.threshold);
+    let (rule, other) = if r.threshold.value == r.threshold.empirical {
+        (
+            "empirical quantile",
+            format!("log-normal fit {lognormal:.2}"),
+        )
+    } else {
+        (
+            "log-normal fit",
+            format!("empirical {:.2}", r.threshold.empirical),
+        )
+    };
     s += &format!(
-        "alert threshold {:.2} (log-normal fit, FPR target {}; empirical {:.2}{}) → TPR {:.4}, FPR {:.4}\n",
+        "alert threshold {:.2} ({rule}, FPR target {}; {other}{}) → TPR {:.4}, FPR {:.4}\n",
         r.threshold.value,
         r.threshold.alert_fpr,
-        r.threshold.empirical,
-        r.train_quantile.map_or(String::new(), |q| format!(", train-score quantile {q:.2}")),
+        r.train_quantile
+            .map_or(String::new(), |q| format!(", train-score quantile {q:.2}")),
         r.tpr,
         r.fpr
     );
