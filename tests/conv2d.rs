@@ -1,7 +1,9 @@
 //! conv2d and conv-transpose2d on the GPU vs the f64 CPU references (forward and every
 //! gradient, fused bias/ReLU, accumulate), and the references' gradients vs central
 //! finite differences. Shapes include batch 1, odd and non-square sizes, and sizes that
-//! take the split-K weight-gradient and two-level bias-gradient paths.
+//! take the split-K weight-gradient and two-level bias-gradient paths. Row widths that are
+//! multiples of 4 go through the four-outputs-per-invocation im2col4/col2im4 kernels
+//! (`conv2d_v4.wgsl`), the others through `conv2d.wgsl`'s.
 
 mod common;
 use common::{assert_close, fd_check, gpu, rand_vec, to_f32, to_f64};

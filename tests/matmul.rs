@@ -116,7 +116,11 @@ fn vec4_forms_are_selected_and_correct() {
 }
 
 /// Every vec4 block that fits, chosen explicitly (not by the tuner), against the f64
-/// reference: A·B and Aᵀ·B, sizes that end mid-block, with and without beta.
+/// reference: A·B and Aᵀ·B, sizes that end mid-block, with and without beta. The blocks
+/// cover every matmul shader file: r4c8/r8c8/r16c8 `matmul_v4.wgsl`, a8/t8
+/// `matmul_v4a.wgsl`, sg16 `matmul_sg.wgsl`, sgt `matmul_sg_t.wgsl`, nt4 `matmul_nt.wgsl`,
+/// sgnt `matmul_sg_nt.wgsl`, sgg `matmul_sg_g.wgsl` (the subgroup ones where the
+/// adapter's subgroups are 8 lanes wide, as on llvmpipe).
 #[test]
 fn every_vec4_block_matches_reference() {
     use gpu_nids::nn::matmul::{matmul_host_with, V4Block};
@@ -198,7 +202,7 @@ fn every_vec4_block_batched() {
 /// Not a test: CPU cost of each vec4 block at the VAE's product shapes, interleaved.
 /// `cargo test --release --test matmul block_cost -- --ignored --nocapture`
 #[test]
-#[ignore]
+#[ignore = "timing printout, not a test: run it by name with --ignored --nocapture"]
 fn block_cost() {
     use gpu_nids::nn::matmul::{matmul_with, V4Block};
     use gpu_nids::nn::tune::run_cost;
