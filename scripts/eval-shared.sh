@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The docs/MODELS.md §5 evaluation of the VAE on the public captures (README), found at
 # $GPU_NIDS_DATA (default ../shared/data): benign captures split in time at 70 % (whole connections to one
-# side), every attack capture labelled by labels.csv. EPOCHS (default 60, the paper's).
+# side), every attack capture labelled by labels.csv. EPOCHS=N trains exactly N epochs (60 is the paper's); by default until the validation loss stops improving.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup-system.sh
@@ -14,5 +14,7 @@ mkdir -p "$out"
 $bin ingest -q --kind images --split train "$D/cicids2017" "$D/benign" -o "$out/train"
 $bin ingest -q --kind images --split test "$D/cicids2017" "$D/benign" -o "$out/test-benign"
 $bin ingest -q --kind images --labels "$D/labels.csv" "$D/attacks" -o "$out/test-attacks"
-$bin train vae "$out/train" -o "$out/vae.safetensors" --epochs "${EPOCHS:-60}" --seed "${SEED:-0}"
+train=(--seed "${SEED:-0}")
+[ -n "${EPOCHS:-}" ] && train+=(--epochs "$EPOCHS")
+$bin train vae "$out/train" -o "$out/vae.safetensors" "${train[@]}"
 $bin eval "$out/vae.safetensors" --train "$out/train" --test "$out/test-benign" "$out/test-attacks" -o "$out/vae-report" --quiet
