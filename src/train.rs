@@ -396,14 +396,13 @@ pub fn train_vae(
     };
     let steps_per_epoch = train_idx.len().div_ceil(opts.batch);
     if !opts.quiet {
-        let until = match &rule {
-            Some(r) => format!(
-                "until the validation loss has not improved by {:.1e} for {} epochs (at least {} steps, at most {} epochs{})",
-                r.min_rel, r.patience, r.min_steps, opts.epochs,
-                opts.time_budget.map_or(String::new(), |b| format!(", {:.0}s", b.as_secs_f64()))
-            ),
-            None => format!("epochs {}..{}", state.epoch + 1, opts.epochs),
-        };
+        let until = plateau::until_line(
+            rule.as_ref(),
+            plateau::VAL_LOSS,
+            opts.epochs,
+            opts.time_budget,
+            state.epoch + 1,
+        );
         eprintln!(
             "training VAE on {} benign images ({} held out for validation), batch {} (micro-batch {}), {} steps/epoch, {until}",
             train_idx.len(), val_idx.len(), opts.batch, run.micro, steps_per_epoch
@@ -416,14 +415,16 @@ pub fn train_vae(
     let mut slowest = Duration::ZERO;
     let mut stopped = None;
     while state.epoch < opts.epochs {
-        if let Some(r) = &rule {
-            if r.should_stop(&val_losses(&state.history), state.step) {
-                stopped = Some("the validation loss stopped improving");
-                break;
-            }
-        }
-        if !plateau::fits_budget(opts.time_budget, run_started.elapsed(), slowest) {
-            stopped = Some("the --time-budget would be exceeded by another epoch");
+        stopped = plateau::stop_reason(
+            rule.as_ref(),
+            plateau::VAL_LOSS,
+            &val_losses(&state.history),
+            state.step,
+            opts.time_budget,
+            run_started,
+            slowest,
+        );
+        if stopped.is_some() {
             break;
         }
         let epoch = state.epoch + 1;
@@ -514,12 +515,8 @@ pub fn train_vae(
         state.epoch = epoch;
         let log = &state.history[epoch - 1];
         if !opts.quiet {
-            let rule_state = rule.as_ref().map_or(String::new(), |r| {
-                format!(
-                    "  [{}]",
-                    r.describe(&val_losses(&state.history), state.step)
-                )
-            });
+            let rule_state =
+                plateau::rule_line(rule.as_ref(), &val_losses(&state.history), state.step);
             eprintln!(
                 "epoch {epoch:>3}/{}  train loss {:.2} (BCE {:.2}, KL {:.2})  val loss {}  {:.1}s, {:.0} samples/s{rule_state}",
                 opts.epochs, log.train_bce + log.train_kl, log.train_bce, log.train_kl,

@@ -449,44 +449,42 @@ pub fn val_scores(history: &[FlowEpochLog]) -> Vec<Option<f64>> {
     history.iter().map(|h| h.val_score).collect()
 }
 
-/// Whether to stop before the next epoch, and why.
+/// Why training ends before another epoch, if it does (the plateau rule or the budget).
 fn stop_reason(
     o: &FlowTrainOptions,
     state: &FlowTrainState,
     started: Instant,
     slowest: Duration,
-) -> Option<&'static str> {
-    if let Some(r) = &o.until_plateau {
-        if r.should_stop(&val_scores(&state.history), state.step) {
-            return Some("the held-out benign score stopped improving");
-        }
-    }
-    if !plateau::fits_budget(o.time_budget, started.elapsed(), slowest) {
-        return Some("the --time-budget would be exceeded by another epoch");
-    }
-    None
+) -> Option<String> {
+    plateau::stop_reason(
+        o.until_plateau.as_ref(),
+        plateau::HELD_OUT_SCORE,
+        &val_scores(&state.history),
+        state.step,
+        o.time_budget,
+        started,
+        slowest,
+    )
 }
 
 /// The plateau rule's state, for the per-epoch line.
 fn rule_line(o: &FlowTrainOptions, state: &FlowTrainState) -> String {
-    o.until_plateau.as_ref().map_or(String::new(), |r| {
-        format!(
-            "  [{}]",
-            r.describe(&val_scores(&state.history), state.step)
-        )
-    })
+    plateau::rule_line(
+        o.until_plateau.as_ref(),
+        &val_scores(&state.history),
+        state.step,
+    )
 }
 
 /// What the run will do, for the first line.
 fn until_line(o: &FlowTrainOptions, first_epoch: usize) -> String {
-    match &o.until_plateau {
-        Some(r) => format!(
-            "until the held-out score has not improved by {:.1e} for {} epochs (at least {} steps, at most {} epochs{})",
-            r.min_rel, r.patience, r.min_steps, o.epochs,
-            o.time_budget.map_or(String::new(), |b| format!(", {:.0}s", b.as_secs_f64()))
-        ),
-        None => format!("epochs {first_epoch}..{}", o.epochs),
-    }
+    plateau::until_line(
+        o.until_plateau.as_ref(),
+        plateau::HELD_OUT_SCORE,
+        o.epochs,
+        o.time_budget,
+        first_epoch,
+    )
 }
 
 fn tensors(c: &Checkpoint, origin: &str, specs: &[(String, Vec<usize>)]) -> Result<Vec<Vec<f32>>> {
@@ -1099,7 +1097,17 @@ pub fn train_doc_ids(
         .save(out)?;
     }
     finish(
-        gpu, &net, &opt, &state, target, &tgt_train, &tgt_val, spec, out, &kept, stopped,
+        gpu,
+        &net,
+        &opt,
+        &state,
+        target,
+        &tgt_train,
+        &tgt_val,
+        spec,
+        out,
+        &kept,
+        stopped.as_deref(),
     )
 }
 
@@ -1247,7 +1255,17 @@ pub fn train_baseline(
         .save(out)?;
     }
     finish(
-        gpu, &net, &opt, &state, target, &train_idx, &val_idx, spec, out, &kept, stopped,
+        gpu,
+        &net,
+        &opt,
+        &state,
+        target,
+        &train_idx,
+        &val_idx,
+        spec,
+        out,
+        &kept,
+        stopped.as_deref(),
     )
 }
 

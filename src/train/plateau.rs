@@ -11,7 +11,7 @@
 //! The state is a pure function of the loss history, so a resumed run recomputes it
 //! from the checkpoint and stops where an uninterrupted one would.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -121,6 +121,58 @@ impl Plateau {
 /// slowest so far still fits.
 pub fn fits_budget(budget: Option<Duration>, elapsed: Duration, slowest_epoch: Duration) -> bool {
     budget.is_none_or(|b| elapsed + slowest_epoch <= b)
+}
+
+/// What the plateau rule watches, in the words of the run's messages: the VAE's
+/// validation loss, the flow models' held-out benign score.
+pub const VAL_LOSS: &str = "the validation loss";
+pub const HELD_OUT_SCORE: &str = "the held-out benign score";
+
+/// Why training ends before another epoch, if it does: the plateau rule over `values`
+/// (the watched value of each epoch so far, named `what`), or the wall-time budget.
+pub fn stop_reason(
+    rule: Option<&Plateau>,
+    what: &str,
+    values: &[Option<f64>],
+    step: u64,
+    budget: Option<Duration>,
+    started: Instant,
+    slowest_epoch: Duration,
+) -> Option<String> {
+    if rule.is_some_and(|r| r.should_stop(values, step)) {
+        return Some(format!("{what} stopped improving"));
+    }
+    if !fits_budget(budget, started.elapsed(), slowest_epoch) {
+        return Some("the --time-budget would be exceeded by another epoch".into());
+    }
+    None
+}
+
+/// The rule's state for the per-epoch line (empty without a rule).
+pub fn rule_line(rule: Option<&Plateau>, values: &[Option<f64>], step: u64) -> String {
+    rule.map_or(String::new(), |r| {
+        format!("  [{}]", r.describe(values, step))
+    })
+}
+
+/// What the run will do, for its first line.
+pub fn until_line(
+    rule: Option<&Plateau>,
+    what: &str,
+    max_epochs: usize,
+    budget: Option<Duration>,
+    first_epoch: usize,
+) -> String {
+    match rule {
+        Some(r) => format!(
+            "until {what} has not improved by {:.1e} for {} epochs (at least {} steps, at most {max_epochs} epochs{})",
+            r.min_rel,
+            r.patience,
+            r.min_steps,
+            budget.map_or(String::new(), |b| format!(", {:.0}s", b.as_secs_f64()))
+        ),
+        None => format!("epochs {first_epoch}..{max_epochs}"),
+    }
 }
 
 /// A `--time-budget`: the project's one duration syntax (crate::util::duration),
