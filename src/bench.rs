@@ -8,51 +8,6 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::gpu::cli::GpuArgs;
-use crate::gpu::Gpu;
-use crate::models::vae::{Vae, VaeRun, PIXELS};
-use crate::nn::optim::{adam_step, Adam};
-use crate::nn::reparam::NoiseKey;
-
-/// Per-kernel GPU time of one VAE training step (forward, backward, Adam).
-pub fn profile_vae(gpu: &Gpu, batch: usize) -> Result<()> {
-    let model = Vae::from_host(gpu, &crate::train::init_params(0))?;
-    let run = VaeRun::new(gpu, batch, true)?;
-    let pixels: Vec<u8> = (0..batch * PIXELS)
-        .map(|i| {
-            if (i * 2654435761) % 7 < 3 {
-                (i % 251) as u8
-            } else {
-                255
-            }
-        })
-        .collect();
-    run.upload(gpu, &pixels);
-    let cfg = Adam::default();
-    let mut b = gpu.batch();
-    run.forward_backward(&mut b, &model, batch, NoiseKey::new(0, 1))?;
-    let moments: Vec<_> = model
-        .params
-        .iter()
-        .map(|p| Ok((gpu.zeros::<f32>(p.w.len())?, gpu.zeros::<f32>(p.w.len())?)))
-        .collect::<Result<_>>()?;
-    for (p, (m, v)) in model.params.iter().zip(&moments) {
-        adam_step(
-            &mut b,
-            p.w.len(),
-            &cfg,
-            1,
-            p.w.raw(),
-            p.g.raw(),
-            m.raw(),
-            v.raw(),
-        )?;
-    }
-    match b.submit_timed()? {
-        Some(times) => print_profile(&times),
-        None => println!("  (this adapter has no timestamp queries: no per-kernel profile)"),
-    }
-    Ok(())
-}
 
 /// Kernel times summed by entry point, largest first.
 pub fn print_profile(times: &[crate::gpu::KernelTime]) {

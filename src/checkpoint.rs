@@ -123,87 +123,8 @@ impl Checkpoint {
         Self::from_bytes(&bytes, origin)
     }
 
-    /// [`Checkpoint::load`], then [`Checkpoint::validate`]: what every
-    /// command that builds a model from a file calls.
-    pub fn load_model(path: &Path) -> Result<Self> {
-        let c = Self::load(path)?;
-        c.validate(&path.display().to_string())?;
-        Ok(c)
-    }
-
-    /// Checks what the metadata says against the model it names: the model
-    /// kind, the sample options (they must produce the network's input),
-    /// the alert threshold (finite) and every parameter's shape. A model
-    /// is only built from a checkpoint that passes.
-    pub fn validate(&self, origin: &str) -> Result<()> {
-        use crate::models::{baselines, doc_ids, params, vae};
-        let Some(model) = self.meta.get("model") else {
-            bail!("{origin}: checkpoint metadata has no 'model' field");
-        };
-        let specs: Vec<(String, Vec<usize>)> = match model.as_str() {
-            "vae" => {
-                let s: crate::commands::ImageSpec = self.meta_field(origin, "samples")?;
-                let side = crate::ingest::IMAGE_SIDE;
-                if !(1..=side).contains(&s.min_packets) {
-                    bail!("{origin}: metadata field 'samples': min_packets {} is outside 1..={side}", s.min_packets);
-                }
-                vae::param_specs()
-                    .into_iter()
-                    .map(|(n, s, _)| (n.to_string(), s))
-                    .collect()
-            }
-            "doc-ids" | "ae" | "conv-ae" => {
-                let s: crate::train_flow::FlowSpec = self.meta_field(origin, "samples")?;
-                if s.kind != "flows" || s.n.checked_mul(s.l) != Some(doc_ids::INPUT) {
-                    bail!(
-                        "{origin}: metadata field 'samples' says {} of {} packets × {} bytes; the {model} network takes flows of {} bytes (4 × 80)",
-                        s.kind, s.n, s.l, doc_ids::INPUT
-                    );
-                }
-                let st: crate::train_flow::FlowTrainState = self.meta_field(origin, "train")?;
-                if model == "doc-ids" {
-                    let k = st.classes.len();
-                    if !(1..=MAX_CLASSES).contains(&k) {
-                        bail!("{origin}: metadata field 'train': {k} reference classes (expected 1..={MAX_CLASSES})");
-                    }
-                    let mut v = params::specs(&doc_ids::layers(k));
-                    v.extend(
-                        doc_ids::DocIds::running_names()
-                            .into_iter()
-                            .map(|(n, l)| (n, vec![l])),
-                    );
-                    v
-                } else {
-                    let kind = baselines::BaselineKind::from_model_name(model)
-                        .expect("matched above");
-                    params::specs(&baselines::layers(kind))
-                }
-            }
-            other => bail!(
-                "{origin}: metadata field 'model' is '{other}' (expected vae, doc-ids, ae or conv-ae)"
-            ),
-        };
-        if self.meta.contains_key("threshold") {
-            let t: crate::eval::threshold::Threshold = self.meta_field(origin, "threshold")?;
-            if !t.value.is_finite() || t.value < 0.0 {
-                bail!("{origin}: metadata field 'threshold': value {} is not a finite non-negative score", t.value);
-            }
-        }
-        for (name, shape) in specs {
-            let Some((s, _)) = self.tensors.get(&name) else {
-                bail!("{origin}: checkpoint has no tensor '{name}' (model {model})");
-            };
-            if *s != shape {
-                bail!(
-                    "{origin}: tensor '{name}' has shape {s:?}, the {model} model needs {shape:?}"
-                );
-            }
-        }
-        Ok(())
-    }
-
     /// A metadata field parsed as `T`, the error naming file and field.
-    fn meta_field<T: serde::de::DeserializeOwned>(&self, origin: &str, key: &str) -> Result<T> {
+    pub fn meta_field<T: serde::de::DeserializeOwned>(&self, origin: &str, key: &str) -> Result<T> {
         let s = self
             .meta
             .get(key)
@@ -250,7 +171,7 @@ pub fn nothing_to_resume(resume: Option<&Path>, epochs: usize) -> Result<bool> {
 
 /// DOC-IDS reference classes beyond any real label set; a larger count is
 /// corruption (it sizes a layer).
-const MAX_CLASSES: usize = 4096;
+pub const MAX_CLASSES: usize = 4096;
 /// safetensors' own limit on the JSON header.
 const MAX_HEADER: u64 = 100_000_000;
 

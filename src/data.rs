@@ -2,6 +2,8 @@
 //! and/or captures ingested on the fly, gathered into one in-memory sample set with the
 //! names of the capture files the samples came from.
 
+pub mod samplers;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};

@@ -1,8 +1,16 @@
+//! gpu-nids: packet-capture anomaly detectors trained and run on any GPU through
+//! wgpu. The modules follow the data:
+//!
+//! capture → `ingest` (samples, dataset files) → `data` (loading, samplers) →
+//! `models` (over `nn` kernels on `gpu`) → `train` → `eval` / `explain` → `detect`;
+//! `cli` is the command line over all of them.
+
 pub mod bench;
 pub mod checkpoint;
-pub mod commands;
+pub mod cli;
 pub mod data;
 pub mod dataset;
+pub mod detect;
 pub mod eval;
 pub mod explain;
 pub mod gpu;
@@ -11,8 +19,3 @@ pub mod models;
 pub mod nn;
 pub mod train;
 pub mod util;
-// [detect]
-pub mod detect;
-// [doc-ids] flow models: training loops and commands.
-pub mod commands_flow;
-pub mod train_flow;

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use gpu_nids::commands;
+use gpu_nids::cli;
 
 #[derive(Parser)]
 #[command(
@@ -24,7 +24,6 @@ enum Command {
     /// Throughput benchmarks that print numbers (never pass/fail).
     #[command(subcommand)]
     Bench(BenchCommand),
-    // [ingest] subcommands are added below this line.
     /// Turn captures into a dataset of pair images or flow samples (docs/MODELS.md §1, §3, §5).
     Ingest(gpu_nids::ingest::cli::IngestArgs),
     /// Print a dataset's header summary; --png N -o FILE draws samples.
@@ -33,10 +32,9 @@ enum Command {
     #[command(subcommand)]
     Train(TrainCommand),
     /// Score samples with a trained model: one line per sample (JSON lines or CSV).
-    Score(commands::ScoreArgs),
+    Score(cli::score::ScoreArgs),
     /// Evaluate a model on labelled test traffic: ROC-AUC, PR-AUC, per-attack table, pictures.
-    Eval(commands::EvalArgs),
-    // [detect] subcommand.
+    Eval(cli::eval::EvalArgs),
     /// Run trained models over a capture file, stdin or a live interface; alerts as Suricata EVE JSON.
     Detect(gpu_nids::detect::DetectArgs),
 }
@@ -44,57 +42,50 @@ enum Command {
 #[derive(Subcommand)]
 enum TrainCommand {
     /// The traffic-image VAE (docs/MODELS.md §1-§2): 64×64 header images per address pair.
-    Vae(commands::TrainVaeArgs),
-    // [doc-ids] flow models.
+    Vae(cli::train::TrainVaeArgs),
     /// DOC-IDS (docs/MODELS.md §3-§4): conv feature extractor trained on a labelled reference set and the target's benign flows.
-    DocIds(gpu_nids::commands_flow::TrainDocIdsArgs),
+    DocIds(cli::train::TrainDocIdsArgs),
     /// Baseline dense autoencoder on flow samples (320→128→64→32→64→128→320).
-    Ae(gpu_nids::commands_flow::TrainBaselineArgs),
+    Ae(cli::train::TrainBaselineArgs),
     /// Baseline 1-D convolutional autoencoder on flow samples.
-    ConvAe(gpu_nids::commands_flow::TrainBaselineArgs),
+    ConvAe(cli::train::TrainBaselineArgs),
 }
 
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Tiled f32 matrix products (A·B, A·Bᵀ, Aᵀ·B): GFLOP/s per size on the chosen adapter.
     Matmul(gpu_nids::gpu::cli::BenchMatmulArgs),
-    // [ingest] bench subcommands are added below this line.
     /// Ingest throughput (images, flows) against tcpdump on one capture; --gen-flood writes a flood capture.
     Ingest(gpu_nids::ingest::cli::BenchIngestArgs),
     /// Every kernel at the models' shapes (forward and backward): ms per call, GFLOP/s or GB/s.
-    Ops(gpu_nids::bench::BenchOpsArgs),
-    // [detect] bench subcommand.
+    Ops(cli::bench::BenchOpsArgs),
     /// End-to-end detector throughput (packets/s, samples/s) and alert latency p50/p99 on one capture.
     Detect(gpu_nids::detect::BenchDetectArgs),
-    // [doc-ids] training throughput.
     /// Training steps/s and samples/s of a model (--model vae|doc-ids|ae|conv-ae) on synthetic data.
-    Train(gpu_nids::commands_flow::BenchTrainArgs),
+    Train(cli::bench::BenchTrainArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Devices(a) => gpu_nids::gpu::cli::devices(&a),
         Command::Bench(BenchCommand::Matmul(a)) => gpu_nids::gpu::cli::bench_matmul(&a),
-        // [ingest] match arms are added below this line.
         Command::Ingest(a) => gpu_nids::ingest::cli::run_ingest(&a),
         Command::Inspect(a) => gpu_nids::ingest::cli::run_inspect(&a),
         Command::Bench(BenchCommand::Ingest(a)) => gpu_nids::ingest::cli::run_bench_ingest(&a),
-        Command::Bench(BenchCommand::Ops(a)) => gpu_nids::bench::bench_ops(&a),
-        Command::Train(TrainCommand::Vae(a)) => commands::train_vae(&a),
-        // [doc-ids] flow models.
-        Command::Train(TrainCommand::DocIds(a)) => gpu_nids::commands_flow::train_doc_ids(&a),
-        Command::Train(TrainCommand::Ae(a)) => gpu_nids::commands_flow::train_baseline(
+        Command::Bench(BenchCommand::Ops(a)) => cli::bench::bench_ops(&a),
+        Command::Train(TrainCommand::Vae(a)) => cli::train::train_vae(&a),
+        Command::Train(TrainCommand::DocIds(a)) => cli::train::train_doc_ids(&a),
+        Command::Train(TrainCommand::Ae(a)) => cli::train::train_baseline(
             gpu_nids::models::baselines::BaselineKind::Ae,
             &a,
         ),
-        Command::Train(TrainCommand::ConvAe(a)) => gpu_nids::commands_flow::train_baseline(
+        Command::Train(TrainCommand::ConvAe(a)) => cli::train::train_baseline(
             gpu_nids::models::baselines::BaselineKind::ConvAe,
             &a,
         ),
-        Command::Bench(BenchCommand::Train(a)) => gpu_nids::commands_flow::bench_train(&a),
-        Command::Score(a) => commands::score(&a),
-        Command::Eval(a) => commands::eval(&a),
-        // [detect] match arms.
+        Command::Bench(BenchCommand::Train(a)) => cli::bench::bench_train(&a),
+        Command::Score(a) => cli::score::score(&a),
+        Command::Eval(a) => cli::eval::eval(&a),
         Command::Detect(a) => gpu_nids::detect::run_detect(&a),
         Command::Bench(BenchCommand::Detect(a)) => gpu_nids::detect::run_bench_detect(&a),
     }

@@ -145,7 +145,7 @@ fn every_line_of_a_demo_run_validates_against_suricatas_schema() {
     let tmp = tempfile::tempdir().unwrap();
     let ck = tmp.path().join("vae.safetensors");
     write_vae_checkpoint(&ck, Some(0.0));
-    let mut vae = load_models(common::gpu(), &[ck], 64, &[]).unwrap();
+    let mut vae = load_models(common::gpu(), &[ck], &[]).unwrap();
     let prefix = pcap_prefix(&std::fs::read(&demo).unwrap(), 1000);
     let vae_text = run_text(
         &mut vae,

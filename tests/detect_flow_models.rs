@@ -10,7 +10,12 @@ use std::process::Command;
 
 use gpu_nids::detect::scorer::load_scorer;
 use gpu_nids::models::baselines::BaselineKind;
-use gpu_nids::train_flow::{self as tf, FlowSpec, FlowTrainOptions};
+use gpu_nids::models::FlowSpec;
+use gpu_nids::train::TrainOptions as FlowTrainOptions;
+mod tf {
+    pub use gpu_nids::data::samplers::*;
+    pub use gpu_nids::train::models::*;
+}
 
 const BIN: &str = env!("CARGO_BIN_EXE_gpu-nids");
 
@@ -55,7 +60,7 @@ fn doc_ids_and_ae_alert_on_flows_in_one_pass() {
     .unwrap();
     for p in [&doc, &ae] {
         assert_eq!(
-            load_scorer(g, p, 8, None).unwrap().scorer.stream().kind(),
+            load_scorer(g, p, None).unwrap().scorer.stream().kind(),
             gpu_nids::ingest::SampleKind::Flows
         );
     }
@@ -130,7 +135,7 @@ fn damaged_flow_checkpoints_are_clear_errors() {
         c.save(&p).unwrap();
         let e = format!(
             "{:#}",
-            load_scorer(common::gpu(), &p, 8, None).err().unwrap()
+            load_scorer(common::gpu(), &p, None).err().unwrap()
         );
         assert!(e.contains(&p.display().to_string()), "{e}");
     }

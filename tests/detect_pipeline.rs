@@ -92,7 +92,7 @@ fn trickbot_alerts_field_by_field_vae_and_flows_in_one_pass() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("vae.safetensors");
     write_vae_checkpoint(&ck, Some(0.0));
-    let mut models = load_models(common::gpu(), std::slice::from_ref(&ck), 8, &[]).unwrap();
+    let mut models = load_models(common::gpu(), std::slice::from_ref(&ck), &[]).unwrap();
     models.push(const_model(ConstScorer::flows()));
     let (ev, s, _) = run(&mut models, reader, &opts());
     assert_eq!(s.packets, 74, "each packet is read once for both models");
@@ -170,7 +170,7 @@ fn threshold_override_and_checkpoint_threshold() {
     let ck = dir.path().join("vae.safetensors");
     // The checkpoint's threshold alerts on nothing; the override on everything.
     write_vae_checkpoint(&ck, Some(1e12));
-    let mut m = load_models(common::gpu(), &[ck.clone(), ck.clone()], 8, &[1e12, 0.0]).unwrap();
+    let mut m = load_models(common::gpu(), &[ck.clone(), ck.clone()], &[1e12, 0.0]).unwrap();
     let (ev, s, _) = run(&mut m, reader, &opts());
     let al = alerts(&ev);
     assert_eq!(s.models[0].samples, 2);
@@ -493,7 +493,7 @@ fn checkpoints_without_threshold_or_with_bad_threshold_lists_are_clear_errors() 
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("nothr.safetensors");
     write_vae_checkpoint(&p, None);
-    let e = load_scorer(common::gpu(), &p, 8, None)
+    let e = load_scorer(common::gpu(), &p, None)
         .err()
         .unwrap()
         .to_string();
@@ -501,8 +501,8 @@ fn checkpoints_without_threshold_or_with_bad_threshold_lists_are_clear_errors() 
         e.contains("no alert threshold") && e.contains("--threshold"),
         "{e}"
     );
-    assert!(load_scorer(common::gpu(), &p, 8, Some(5.0)).is_ok());
-    let e = load_models(common::gpu(), &[p.clone(), p.clone()], 8, &[1.0, 2.0, 3.0])
+    assert!(load_scorer(common::gpu(), &p, Some(5.0)).is_ok());
+    let e = load_models(common::gpu(), &[p.clone(), p.clone()], &[1.0, 2.0, 3.0])
         .err()
         .unwrap()
         .to_string();

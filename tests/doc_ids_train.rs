@@ -8,7 +8,14 @@ use common::gpu;
 use gpu_nids::checkpoint::Checkpoint;
 use gpu_nids::models::baselines::BaselineKind;
 use gpu_nids::models::doc_ids::DocIds;
-use gpu_nids::train_flow::{self as tf, FlowSpec, FlowTrainOptions, Optimizer};
+use gpu_nids::models::registry;
+use gpu_nids::models::FlowSpec;
+use gpu_nids::train::{Optimizer, TrainOptions as FlowTrainOptions};
+
+mod tf {
+    pub use gpu_nids::data::samplers::*;
+    pub use gpu_nids::train::models::*;
+}
 
 fn doc_opts(epochs: usize) -> FlowTrainOptions {
     FlowTrainOptions {
@@ -54,11 +61,11 @@ fn doc_ids_trains_round_trips_and_resumes() {
     // 27 reference training samples at batch 4: 7 steps per epoch.
     assert_eq!(out.state.step, 14);
     for h in &out.state.history {
-        let acc = h.ref_accuracy.unwrap();
+        let acc = h.extra(gpu_nids::train::REFERENCE_ACCURACY).unwrap();
         assert!(
             h.loss.is_finite()
-                && h.l_d.unwrap() > 0.0
-                && h.l_r.unwrap() > 0.0
+                && h.term("l_D").unwrap() > 0.0
+                && h.term("l_R").unwrap() > 0.0
                 && (0.0..=1.0).contains(&acc),
             "{h:?}"
         );
@@ -76,19 +83,19 @@ fn doc_ids_trains_round_trips_and_resumes() {
         assert!(v.iter().any(|&x| x != init), "{name} never moved");
     }
     assert!(c.tensor("adam.m.fc5.weight").is_ok() && c.tensor("adam.v.head.bias").is_ok());
-    let loaded = tf::load_flow(g, &full).unwrap();
-    assert_eq!(loaded.spec, spec);
+    let mut loaded = registry::load(g, &full).unwrap();
+    assert_eq!(loaded.spec(), &gpu_nids::models::SampleSpec::Flows(spec.clone()));
     // JSON metadata keeps the threshold to within f64 printing, not bit for bit.
     let t = loaded
-        .threshold
-        .as_ref()
+        .threshold()
+        .cloned()
         .expect("threshold in the checkpoint");
     assert!(
         (t.value - out.threshold.value).abs() <= 1e-12 * out.threshold.value
             && t.n == out.threshold.n
     );
-    let (_, val) = gpu_nids::train::split_benign(&target, 0.1);
-    let again = tf::score_indices(g, &loaded.net, &target, &val).unwrap();
+    let (_, val) = tf::split_benign(&target, 0.1);
+    let again = common::score_indices(loaded.as_mut(), &target, &val);
     assert_eq!(
         again, out.val_scores,
         "scores from the reloaded checkpoint differ"
@@ -160,10 +167,10 @@ fn baselines_train_round_trip_and_resume() {
             c.tensor("adam.m.enc.0.weight").is_ok(),
             optimizer == Optimizer::Adam
         );
-        let loaded = tf::load_flow(g, &full).unwrap();
-        let (_, val) = gpu_nids::train::split_benign(&target, 0.1);
+        let mut loaded = registry::load(g, &full).unwrap();
+        let (_, val) = tf::split_benign(&target, 0.1);
         assert_eq!(
-            tf::score_indices(g, &loaded.net, &target, &val).unwrap(),
+            common::score_indices(loaded.as_mut(), &target, &val),
             out.val_scores,
             "{kind:?}"
         );

@@ -9,7 +9,12 @@ mod isupport;
 use std::process::Command;
 
 use gpu_nids::models::baselines::BaselineKind;
-use gpu_nids::train_flow::{self as tf, FlowSpec, FlowTrainOptions};
+use gpu_nids::models::FlowSpec;
+use gpu_nids::train::TrainOptions as FlowTrainOptions;
+mod tf {
+    pub use gpu_nids::data::samplers::*;
+    pub use gpu_nids::train::models::*;
+}
 use isupport::{eth_ipv4_tcp, ethernet, pcap_le_us};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gpu-nids");

@@ -3,12 +3,12 @@
 
 mod common;
 
-use gpu_nids::commands::{ImageSpec, Pair};
-use gpu_nids::detect::scorer::{FlowScorer, Scorer, VaeScorer};
+use gpu_nids::models::registry::Loaded;
+use gpu_nids::models::{FlowSpec, ImageSpec, Pair, SampleSpec};
+use gpu_nids::detect::scorer::{ModelScorer, Scorer};
 use gpu_nids::models::baselines::{self, Baseline, BaselineKind};
 use gpu_nids::models::params;
 use gpu_nids::models::vae::{param_specs, Vae};
-use gpu_nids::train_flow::{FlowNet, FlowSpec};
 
 fn logit(v: u8) -> f32 {
     let p = (v as f32 / 255.0).clamp(1e-6, 1.0 - 1e-6);
@@ -31,7 +31,8 @@ fn vae_explain_names_the_ttl_column() {
         min_packets: 8,
         mask_addresses: false,
     };
-    let mut s = VaeScorer::new(g, model, spec, 0.0, 1).unwrap();
+    let model = Loaded::new(model, SampleSpec::Images(spec), None);
+    let mut s = ModelScorer::new(g, Box::new(model), 0.0).unwrap();
     // Every row: IPv4 with a 60-byte header (IHL 15), TCP; every byte 128 (what the
     // model gives back) but the version/IHL, the protocol (6) and the ttl (0).
     let mut row = [128u8; 64];
@@ -73,8 +74,9 @@ fn flow_explain_names_the_field_that_differs() {
         .map(|(_, s)| vec![0.0; s.iter().product()])
         .collect();
     *values.last_mut().unwrap() = normal.iter().map(|&b| logit(b)).collect();
-    let net = FlowNet::Base(Baseline::from_host(g, kind, &values).unwrap());
-    let mut s = FlowScorer::new("ae".into(), net, FlowSpec::new(false), 0.0);
+    let net = Baseline::from_host(g, kind, &values).unwrap();
+    let net = Loaded::new(net, SampleSpec::Flows(FlowSpec::new(false)), None);
+    let mut s = ModelScorer::new(g, Box::new(net), 0.0).unwrap();
     let mut odd = normal.clone();
     odd[14 + 8] = 255;
     let scores = s
@@ -92,20 +94,20 @@ fn doc_ids_explain_by_occlusion_gives_shares_of_named_fields() {
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("doc.safetensors");
     let opts = tf_options();
-    gpu_nids::train_flow::train_doc_ids(
+    gpu_nids::train::models::train_doc_ids(
         g,
-        &gpu_nids::train_flow::synthetic_flows(24, 3, 1),
-        &gpu_nids::train_flow::synthetic_flows(24, 1, 2),
+        &gpu_nids::data::samplers::synthetic_flows(24, 3, 1),
+        &gpu_nids::data::samplers::synthetic_flows(24, 1, 2),
         &opts,
         &ckpt,
         None,
         &FlowSpec::new(false),
     )
     .unwrap();
-    let mut s = gpu_nids::detect::scorer::load_scorer(g, &ckpt, 8, Some(0.0))
+    let mut s = gpu_nids::detect::scorer::load_scorer(g, &ckpt, Some(0.0))
         .unwrap()
         .scorer;
-    let flows = gpu_nids::train_flow::synthetic_flows(2, 1, 9);
+    let flows = gpu_nids::data::samplers::synthetic_flows(2, 1, 9);
     let e = s.explain(g, &flows.data[..320]).unwrap().unwrap();
     let total: f64 = e.fields.iter().map(|f| f.1).sum();
     assert!(total <= 1.0 + 1e-9, "{e:?}");
@@ -119,12 +121,12 @@ fn doc_ids_explain_by_occlusion_gives_shares_of_named_fields() {
         .all(|&(p, v)| p < 4 && v > 0.0 && v <= 1.0 + 1e-9));
 }
 
-fn tf_options() -> gpu_nids::train_flow::FlowTrainOptions {
-    gpu_nids::train_flow::FlowTrainOptions {
+fn tf_options() -> gpu_nids::train::TrainOptions {
+    gpu_nids::train::TrainOptions {
         epochs: 1,
         batch: 8,
         log_every: 1,
         quiet: true,
-        ..gpu_nids::train_flow::FlowTrainOptions::doc_ids_default()
+        ..gpu_nids::train::TrainOptions::doc_ids_default()
     }
 }

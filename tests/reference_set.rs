@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gpu_nids::commands::CaptureArgs;
-use gpu_nids::commands_flow::{flow_options, reference_inputs, DEFAULT_REFERENCE};
+use gpu_nids::cli::train::{reference_inputs, DEFAULT_REFERENCE};
+use gpu_nids::cli::{flow_options, CaptureArgs};
 use gpu_nids::data::load;
 use gpu_nids::ingest::ClassSource;
-use gpu_nids::train_flow::FlowSpec;
+use gpu_nids::models::FlowSpec;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gpu-nids");
 const CLASSES: [&str; 5] = ["dns", "ftp", "http", "icmp", "ssh"];

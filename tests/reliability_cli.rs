@@ -16,7 +16,8 @@ use gpu_nids::checkpoint::Checkpoint;
 use gpu_nids::eval::threshold::Threshold;
 use gpu_nids::ingest::CaptureReader;
 use gpu_nids::models::{baselines, params};
-use gpu_nids::train_flow::{FlowSpec, FlowTrainOptions, FlowTrainState};
+use gpu_nids::models::FlowSpec;
+use gpu_nids::train::{TrainOptions as FlowTrainOptions, TrainState as FlowTrainState};
 use gpu_nids::util::output;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gpu-nids");
@@ -347,13 +348,13 @@ fn reliability_checkpoint_fields_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ae.safetensors");
     ae_checkpoint(&ck, 4, 80, 1, Some(1.0));
-    Checkpoint::load_model(&ck).unwrap();
+    gpu_nids::models::registry::read(&ck).unwrap();
     let edit = |f: &dyn Fn(&mut Checkpoint)| {
         let mut c = Checkpoint::load(&ck).unwrap();
         f(&mut c);
         let p = dir.path().join("edited.safetensors");
         std::fs::write(&p, c.to_bytes().unwrap()).unwrap();
-        format!("{:#}", Checkpoint::load_model(&p).unwrap_err())
+        format!("{:#}", gpu_nids::models::registry::read(&p).unwrap_err())
     };
     let e = edit(&|c| {
         c.meta.insert("threshold".into(), "{\"value\": oops".into());
@@ -388,14 +389,14 @@ fn reliability_checkpoint_fields_are_validated() {
     // A VAE whose images could never be made.
     let vae = dir.path().join("vae.safetensors");
     dsupport::write_vae_checkpoint(&vae, Some(1.0));
-    Checkpoint::load_model(&vae).unwrap();
+    gpu_nids::models::registry::read(&vae).unwrap();
     let mut c = Checkpoint::load(&vae).unwrap();
     c.meta.insert(
         "samples".into(),
         r#"{"pair":"directional","min_packets":0,"mask_addresses":false}"#.into(),
     );
     c.save(&vae).unwrap();
-    let e = format!("{:#}", Checkpoint::load_model(&vae).unwrap_err());
+    let e = format!("{:#}", gpu_nids::models::registry::read(&vae).unwrap_err());
     assert!(
         e.contains("vae.safetensors") && e.contains("min_packets"),
         "{e}"

@@ -7,7 +7,18 @@ use common::gpu;
 use gpu_nids::checkpoint::Checkpoint;
 use gpu_nids::ingest::{Sample, SampleMeta, SampleSet};
 use gpu_nids::train::plateau::Plateau;
-use gpu_nids::train::{params_from, train_vae, TrainOptions, LAST};
+use gpu_nids::models::ImageSpec;
+use gpu_nids::train::models::train_vae;
+use gpu_nids::train::{TrainOptions, LAST};
+
+/// The VAE parameters of a checkpoint, in `param_specs` order.
+fn params_from(c: &Checkpoint, _origin: &str) -> Option<Vec<Vec<f32>>> {
+    gpu_nids::models::vae::param_specs()
+        .iter()
+        .map(|(n, _, _)| c.tensors.get(*n).map(|t| t.1.clone()))
+        .collect()
+}
+
 
 /// Traffic-image-like samples: a few dark header rows per image, the rest white.
 fn images(n: usize) -> SampleSet {
@@ -59,7 +70,7 @@ fn stops_on_a_plateau_keeps_the_best_and_resumes_bit_exact() {
     let g = gpu();
     let data = images(20);
     let dir = tempfile::tempdir().unwrap();
-    let spec = serde_json::json!({});
+    let spec = ImageSpec::default();
     let (a, b, c) = (
         dir.path().join("a.st"),
         dir.path().join("b.st"),
@@ -67,7 +78,7 @@ fn stops_on_a_plateau_keeps_the_best_and_resumes_bit_exact() {
     );
     let max = 8;
     let ra = train_vae(g, &data, &opts(max, Some(rule())), &a, None, &spec).unwrap();
-    let losses: Vec<Option<f64>> = ra.state.history.iter().map(|h| h.val_loss).collect();
+    let losses: Vec<Option<f64>> = ra.state.history.iter().map(|h| h.val).collect();
     let epochs = ra.state.epoch;
     assert!(ra.state.step >= 12, "stopped before the minimum steps");
     if epochs < max {
@@ -86,7 +97,7 @@ fn stops_on_a_plateau_keeps_the_best_and_resumes_bit_exact() {
     // of that length gives, and the current state rides along under `last.` when they differ.
     let bound = 5.min(epochs);
     let rc = train_vae(g, &data, &opts(bound, Some(rule())), &c, None, &spec).unwrap();
-    let lc: Vec<Option<f64>> = rc.state.history.iter().map(|h| h.val_loss).collect();
+    let lc: Vec<Option<f64>> = rc.state.history.iter().map(|h| h.val).collect();
     assert_eq!(lc[..], losses[..bound]);
     let best = rule().state(&lc).unwrap().best_epoch;
     let cc = Checkpoint::load(&c).unwrap();

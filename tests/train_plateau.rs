@@ -1,7 +1,7 @@
 //! The stopping rule, the minimum-steps rule, the small-set batch and the threshold's
 //! support warning: pure functions, no GPU.
 
-use gpu_nids::commands::small_set_batch;
+use gpu_nids::cli::train::small_set_batch;
 use gpu_nids::eval::threshold::{fit_with, support_warning, Rule};
 use gpu_nids::train::plateau::{fits_budget, parse_duration, Plateau};
 use std::time::Duration;
@@ -126,4 +126,15 @@ fn rules_cut_where_they_say() {
     let l = fit_with(Rule::Lognormal, &scores, 1e-3);
     assert!(l.value > 117.0, "the log-normal extrapolates: {}", l.value);
     assert_eq!((e.ln_mean, e.empirical), (l.ln_mean, l.empirical));
+}
+
+#[test]
+fn a_threshold_without_a_lognormal_fit_survives_its_checkpoint() {
+    // One validation score: no log-normal fit (NaN), which JSON writes as null.
+    let t = gpu_nids::eval::threshold::fit(&[3.0], 1e-3);
+    assert!(t.ln_std.is_nan());
+    let back: gpu_nids::eval::threshold::Threshold =
+        serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+    assert!(back.ln_mean.is_nan() && back.ln_std.is_nan());
+    assert_eq!(back.value, t.value);
 }

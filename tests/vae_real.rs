@@ -10,8 +10,9 @@ use common::gpu;
 use gpu_nids::data::load;
 use gpu_nids::eval::metrics::roc_auc;
 use gpu_nids::ingest::{IngestOptions, LabelRules, SampleKind, Side, SplitOptions};
-use gpu_nids::models::vae::Vae;
-use gpu_nids::train::{score_indices, score_run, train_vae, TrainOptions};
+use gpu_nids::models::ImageSpec;
+use gpu_nids::train::models::train_vae;
+use gpu_nids::train::TrainOptions;
 
 #[test]
 fn trained_vae_separates_real_flood_and_scan_from_benign() {
@@ -51,23 +52,18 @@ fn trained_vae_separates_real_flood_and_scan_from_benign() {
         quiet: true,
         ..TrainOptions::default()
     };
-    let out = train_vae(g, &train.set, &opts, &path, None, &serde_json::json!({})).unwrap();
+    let out = train_vae(g, &train.set, &opts, &path, None, &ImageSpec::default()).unwrap();
     let first = &out.state.history[0];
     let last = out.state.history.last().unwrap();
     assert!(
-        last.train_bce + last.train_kl < first.train_bce + first.train_kl,
+        last.loss < first.loss,
         "loss did not fall: {:?}",
         out.state.history
     );
 
-    let params = gpu_nids::train::params_from(
-        &gpu_nids::checkpoint::Checkpoint::load(&path).unwrap(),
-        "test",
-    )
-    .unwrap();
-    let model = Vae::from_host(g, &params).unwrap();
-    let score = |set: &gpu_nids::ingest::SampleSet, idx: Vec<usize>| {
-        score_indices(g, &model, &score_run(g, idx.len()).unwrap(), set, &idx).unwrap()
+    let mut model = gpu_nids::models::registry::load(g, &path).unwrap();
+    let mut score = |set: &gpu_nids::ingest::SampleSet, idx: Vec<usize>| {
+        common::score_indices(model.as_mut(), set, &idx)
     };
     let benign_scores = score(&test.set, (0..test.set.labels.len()).collect());
     for (name, pick) in [

@@ -5,7 +5,9 @@ mod common;
 use common::gpu;
 use gpu_nids::checkpoint::Checkpoint;
 use gpu_nids::ingest::{Sample, SampleMeta, SampleSet};
-use gpu_nids::train::{train_vae, TrainOptions};
+use gpu_nids::models::ImageSpec;
+use gpu_nids::train::models::train_vae;
+use gpu_nids::train::TrainOptions;
 
 /// Traffic-image-like samples: a few dark header rows per image, the rest white.
 fn images(n: usize) -> SampleSet {
@@ -45,8 +47,7 @@ fn same_seed_same_curve_and_resume_is_bit_exact() {
     let g = gpu();
     let data = images(20);
     let dir = tempfile::tempdir().unwrap();
-    let spec =
-        serde_json::json!({"pair": "directional", "min_packets": 8, "mask_addresses": false});
+    let spec = ImageSpec::default();
     let (a, b, c) = (
         dir.path().join("a.st"),
         dir.path().join("b.st"),
@@ -55,11 +56,11 @@ fn same_seed_same_curve_and_resume_is_bit_exact() {
 
     let ra = train_vae(g, &data, &opts(2), &a, None, &spec).unwrap();
     let rb = train_vae(g, &data, &opts(2), &b, None, &spec).unwrap();
-    let curve = |r: &gpu_nids::train::TrainOutcome| {
+    let curve = |r: &gpu_nids::train::Outcome| {
         r.state
             .history
             .iter()
-            .map(|h| (h.train_bce, h.train_kl, h.val_loss))
+            .map(|h| (h.term("BCE"), h.term("KL"), h.val))
             .collect::<Vec<_>>()
     };
     assert_eq!(
@@ -68,7 +69,7 @@ fn same_seed_same_curve_and_resume_is_bit_exact() {
         "same seed, same adapter: the loss curve must repeat"
     );
     assert!(
-        ra.state.history[1].train_bce < ra.state.history[0].train_bce,
+        ra.state.history[1].term("BCE") < ra.state.history[0].term("BCE"),
         "loss should fall: {:?}",
         curve(&ra)
     );
@@ -97,7 +98,7 @@ fn nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint() {
     let g = gpu();
     let data = images(20);
     let dir = tempfile::tempdir().unwrap();
-    let spec = serde_json::json!({});
+    let spec = ImageSpec::default();
     let path = dir.path().join("m.st");
     train_vae(g, &data, &opts(1), &path, None, &spec).unwrap();
     let before = std::fs::read(&path).unwrap();
@@ -125,7 +126,7 @@ fn resume_rejects_a_different_seed_and_other_model_kinds() {
     let g = gpu();
     let data = images(12);
     let dir = tempfile::tempdir().unwrap();
-    let spec = serde_json::json!({});
+    let spec = ImageSpec::default();
     let path = dir.path().join("m.st");
     train_vae(g, &data, &opts(1), &path, None, &spec).unwrap();
     let mut o = opts(2);

@@ -106,7 +106,6 @@ pub fn thresholds(given: &[f64], models: usize) -> Result<Vec<Option<f64>>> {
 pub fn load_models(
     gpu: &crate::gpu::Gpu,
     paths: &[PathBuf],
-    batch: usize,
     thr: &[f64],
 ) -> Result<Vec<Model>> {
     let thr = thresholds(thr, paths.len())?;
@@ -114,7 +113,7 @@ pub fn load_models(
         .iter()
         .zip(thr)
         .map(|(p, t)| {
-            let l = scorer::load_scorer(gpu, p, batch, t)?;
+            let l = scorer::load_scorer(gpu, p, t)?;
             Ok(Model {
                 scorer: l.scorer,
                 file: l.path,
@@ -208,7 +207,7 @@ pub fn run_detect(a: &DetectArgs) -> Result<()> {
         }
     };
     let gpu = a.gpu.open()?;
-    let mut models = load_models(&gpu, &a.models, a.batch, &a.threshold)?;
+    let mut models = load_models(&gpu, &a.models, &a.threshold)?;
     let source = match (&a.read, &a.interface) {
         (Some(p), _) => {
             let input = if p.as_os_str() == "-" {
@@ -319,19 +318,16 @@ pub fn run_bench_detect(a: &BenchDetectArgs) -> Result<()> {
         })
         .collect()
     } else if a.models.is_empty() {
-        let vae = crate::models::vae::Vae::from_host(&gpu, &crate::train::init_params(0))?;
-        let spec = crate::commands::ImageSpec {
-            pair: crate::commands::Pair::Directional,
-            min_packets: 8,
-            mask_addresses: false,
-        };
+        use crate::models::{registry::Loaded, vae, SampleSpec};
+        let vae = vae::Vae::from_host(&gpu, &vae::init_params(0))?;
+        let vae = Loaded::new(vae, SampleSpec::Images(Default::default()), None);
         let t = a.threshold.first().copied().unwrap_or(0.0);
         vec![Model {
-            scorer: Box::new(scorer::VaeScorer::new(&gpu, vae, spec, t, a.batch)?),
+            scorer: Box::new(scorer::ModelScorer::new(&gpu, Box::new(vae), t)?),
             file: "(untrained VAE)".into(),
         }]
     } else {
-        load_models(&gpu, &a.models, a.batch, &a.threshold)?
+        load_models(&gpu, &a.models, &a.threshold)?
     };
     let reader = CaptureReader::open(&InputSource::File(a.file.clone()))?;
     let opts = PipelineOptions {

@@ -4,3 +4,4 @@ pub mod metrics;
 pub mod plots;
 pub mod report;
 pub mod threshold;
+pub mod scored;

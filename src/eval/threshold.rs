@@ -12,13 +12,21 @@ pub struct Threshold {
     pub value: f64,
     /// Target false-positive rate it was fitted for.
     pub alert_fpr: f64,
-    /// Parameters of the fitted log-normal (of ln score).
+    /// Parameters of the fitted log-normal (of ln score); NaN (written as null) when
+    /// fewer than two positive scores allow no fit.
+    #[serde(deserialize_with = "nan_if_null")]
     pub ln_mean: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub ln_std: f64,
     /// Empirical 1 − alert_fpr quantile of the same scores, reported beside it.
     pub empirical: f64,
     /// How many validation scores it was fitted on.
     pub n: usize,
+}
+
+/// JSON has no NaN: serde_json writes it as null, so null reads back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Inverse of the standard normal CDF (Acklam's rational approximation, |rel err| < 1.2e-9).

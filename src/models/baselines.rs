@@ -423,3 +423,99 @@ impl BaselineRun {
         Ok((v[0] as f64 / (v[1] as f64).max(1.0), v[1] as f64))
     }
 }
+
+impl super::Model for Baseline {
+    type Run = BaselineRun;
+    fn kind(&self) -> &'static str {
+        self.kind.model_name()
+    }
+    fn display(&self) -> &'static str {
+        self.kind.display()
+    }
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+    fn tensor_specs(
+        _c: &crate::checkpoint::Checkpoint,
+        kind: &str,
+        origin: &str,
+    ) -> anyhow::Result<Vec<(String, Vec<usize>)>> {
+        match BaselineKind::from_model_name(kind) {
+            Some(k) => Ok(params::specs(&layers(k))),
+            None => anyhow::bail!("{origin}: '{kind}' is not a baseline autoencoder"),
+        }
+    }
+    fn from_tensors(
+        gpu: &Gpu,
+        _c: &crate::checkpoint::Checkpoint,
+        kind: &str,
+        values: Vec<Vec<f32>>,
+    ) -> anyhow::Result<Self> {
+        let k = BaselineKind::from_model_name(kind)
+            .ok_or_else(|| anyhow::anyhow!("'{kind}' is not a baseline autoencoder"))?;
+        Ok(Baseline::from_host(gpu, k, &values)?)
+    }
+    fn run(&self, gpu: &Gpu, batch: usize, train: bool) -> anyhow::Result<BaselineRun> {
+        Ok(BaselineRun::new(gpu, self.kind, batch, train)?)
+    }
+    /// The score, the mean of (x̂ − x)² over the bytes, splits exactly over bytes.
+    fn byte_errors(
+        &self,
+        gpu: &Gpu,
+        run: &BaselineRun,
+        sample: &[u8],
+    ) -> anyhow::Result<Option<Vec<f64>>> {
+        run.upload(gpu, &sample[..INPUT]);
+        let mut b = gpu.batch();
+        run.score(&mut b, self, 1)?;
+        b.submit()?;
+        let recon = run.reconstruction(gpu)?;
+        Ok(Some(
+            sample[..INPUT]
+                .iter()
+                .zip(&recon)
+                .map(|(&x, &r)| {
+                    let d = x as f64 / 255.0 - r as f64;
+                    d * d
+                })
+                .collect(),
+        ))
+    }
+}
+
+impl super::ModelRun<Baseline> for BaselineRun {
+    fn batch(&self) -> usize {
+        self.batch
+    }
+    fn upload(&self, gpu: &Gpu, batch: &super::HostBatch) -> usize {
+        BaselineRun::upload(self, gpu, &batch.samples)
+    }
+    fn forward_backward(
+        &self,
+        b: &mut Batch,
+        m: &Baseline,
+        n: usize,
+        _key: crate::nn::reparam::NoiseKey,
+    ) -> anyhow::Result<()> {
+        Ok(BaselineRun::forward_backward(self, b, m, n)?)
+    }
+    fn score(&self, b: &mut Batch, m: &Baseline, n: usize) -> anyhow::Result<()> {
+        Ok(BaselineRun::score(self, b, m, n)?)
+    }
+    fn scores(&self, gpu: &Gpu, n: usize) -> anyhow::Result<Vec<f32>> {
+        let mut s = gpu.read(&self.scores)?;
+        s.truncate(n);
+        Ok(s)
+    }
+    fn reconstruction(&self, gpu: &Gpu) -> anyhow::Result<Option<Vec<f32>>> {
+        Ok(Some(BaselineRun::reconstruction(self, gpu)?))
+    }
+    fn take_loss(&self, gpu: &Gpu) -> anyhow::Result<super::LossRead> {
+        let (l, k) = BaselineRun::take_loss(self, gpu)?;
+        Ok(super::LossRead {
+            total: l,
+            terms: vec![("MSE", l)],
+            count: k,
+        })
+    }
+}

@@ -146,6 +146,8 @@ pub struct DocIds {
     pub params: Vec<Param>,
     /// Running mean and variance of each batch-norm, in `NORMS` order.
     pub running: Vec<Buf<f32>>,
+    /// Loss weights of training runs made by `Model::run`.
+    pub weights: LossWeights,
 }
 
 impl DocIds {
@@ -170,6 +172,7 @@ impl DocIds {
                 .iter()
                 .map(|v| gpu.upload(v))
                 .collect::<Result<_, _>>()?,
+            weights: LossWeights::default(),
         })
     }
 
@@ -820,6 +823,111 @@ impl DocRun {
             l_c: v[1] as f64 / d,
             l_r: v[2] as f64 / d,
             steps,
+        })
+    }
+}
+
+/// The checkpoint's "model" value of DOC-IDS.
+pub const KIND: &str = "doc-ids";
+
+/// Reference classes of a DOC-IDS checkpoint (its training state lists them).
+pub fn checkpoint_classes(c: &crate::checkpoint::Checkpoint, origin: &str) -> anyhow::Result<usize> {
+    #[derive(serde::Deserialize)]
+    struct Classes {
+        classes: Vec<String>,
+    }
+    let st: Classes = c.meta_field(origin, "train")?;
+    let k = st.classes.len();
+    if !(1..=crate::checkpoint::MAX_CLASSES).contains(&k) {
+        anyhow::bail!(
+            "{origin}: metadata field 'train': {k} reference classes (expected 1..={})",
+            crate::checkpoint::MAX_CLASSES
+        );
+    }
+    Ok(k)
+}
+
+impl super::Model for DocIds {
+    type Run = DocRun;
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+    fn display(&self) -> &'static str {
+        "DOC-IDS"
+    }
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+    fn state(&self) -> Vec<(String, Vec<usize>, &Buf<f32>)> {
+        DocIds::running_names()
+            .into_iter()
+            .zip(&self.running)
+            .map(|((n, l), b)| (n, vec![l], b))
+            .collect()
+    }
+    fn tensor_specs(
+        c: &crate::checkpoint::Checkpoint,
+        _kind: &str,
+        origin: &str,
+    ) -> anyhow::Result<Vec<(String, Vec<usize>)>> {
+        let mut v = params::specs(&layers(checkpoint_classes(c, origin)?));
+        v.extend(DocIds::running_names().into_iter().map(|(n, l)| (n, vec![l])));
+        Ok(v)
+    }
+    fn from_tensors(
+        gpu: &Gpu,
+        _c: &crate::checkpoint::Checkpoint,
+        _kind: &str,
+        mut values: Vec<Vec<f32>>,
+    ) -> anyhow::Result<Self> {
+        // The head's weight is [C, FEAT].
+        let classes = values[ix::HEAD].len() / FEAT;
+        let running = values.split_off(values.len() - 2 * NORMS.len());
+        Ok(DocIds::from_host(gpu, classes, &values, &running)?)
+    }
+    fn run(&self, gpu: &Gpu, batch: usize, train: bool) -> anyhow::Result<DocRun> {
+        Ok(DocRun::new(gpu, batch, self.classes, self.weights, train)?)
+    }
+}
+
+impl super::ModelRun<DocIds> for DocRun {
+    fn batch(&self) -> usize {
+        self.batch
+    }
+    /// A training batch carries `batch` reference samples with their classes and
+    /// `batch` target samples; a scoring batch only samples.
+    fn upload(&self, gpu: &Gpu, batch: &super::HostBatch) -> usize {
+        match &batch.reference {
+            Some((reference, labels)) => {
+                self.upload_step(gpu, reference, labels, &batch.samples);
+                batch.n
+            }
+            None => DocRun::upload(self, gpu, &batch.samples),
+        }
+    }
+    fn forward_backward(
+        &self,
+        b: &mut Batch,
+        m: &DocIds,
+        _n: usize,
+        _key: crate::nn::reparam::NoiseKey,
+    ) -> anyhow::Result<()> {
+        Ok(DocRun::forward_backward(self, b, m)?)
+    }
+    fn score(&self, b: &mut Batch, m: &DocIds, n: usize) -> anyhow::Result<()> {
+        Ok(DocRun::score(self, b, m, n)?)
+    }
+    fn scores(&self, gpu: &Gpu, n: usize) -> anyhow::Result<Vec<f32>> {
+        let mut s = gpu.read(&self.scores)?;
+        s.truncate(n);
+        Ok(s)
+    }
+    fn take_loss(&self, gpu: &Gpu) -> anyhow::Result<super::LossRead> {
+        let l = DocRun::take_loss(self, gpu)?;
+        Ok(super::LossRead {
+            total: l.total(&self.weights),
+            terms: vec![("l_D", l.l_d), ("l_C", l.l_c), ("l_R", l.l_r)],
+            count: l.steps,
         })
     }
 }

@@ -8,6 +8,7 @@
 //! scratch of the 32→64 convolution is the largest buffer) is run as micro-batches
 //! whose parameter gradients accumulate before one optimizer step.
 
+use super::Param;
 use crate::gpu::{Batch, Buf, Gpu, GpuError};
 use crate::nn::conv2d::{
     conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward,
@@ -82,14 +83,6 @@ mod ix {
     pub const D1B: usize = 15;
     pub const D2W: usize = 16;
     pub const D2B: usize = 17;
-}
-
-/// One parameter tensor and its gradient.
-pub struct Param {
-    pub name: &'static str,
-    pub shape: Vec<usize>,
-    pub w: Buf<f32>,
-    pub g: Buf<f32>,
 }
 
 /// The six convolution layers and three dense layers at micro-batch `n`.
@@ -212,7 +205,7 @@ impl Vae {
                     "{name}: wrong length"
                 );
                 Ok(Param {
-                    name,
+                    name: name.to_string(),
                     w: gpu.upload(v)?,
                     g: gpu.zeros(v.len())?,
                     shape,
@@ -786,6 +779,111 @@ impl VaeRun {
             bce: v[0] as f64 / d,
             kl: v[1] as f64 / d,
             samples,
+        })
+    }
+}
+
+/// PyTorch-default initial parameters for `seed` (weights Kaiming-uniform, biases
+/// U(±1/√fan_in)), layer by layer in `param_specs()` order.
+pub fn init_params(seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = crate::nn::init::HostRng::new(seed);
+    let specs = param_specs();
+    let mut out = Vec::with_capacity(specs.len());
+    for pair in specs.chunks(2) {
+        let (w, b) = crate::nn::init::layer(&mut rng, &pair[0].1, pair[1].1[0]);
+        out.push(w);
+        out.push(b);
+    }
+    out
+}
+
+/// The checkpoint's "model" value of the VAE.
+pub const KIND: &str = "vae";
+
+impl super::Model for Vae {
+    type Run = VaeRun;
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+    fn display(&self) -> &'static str {
+        "VAE"
+    }
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+    fn tensor_specs(
+        _c: &crate::checkpoint::Checkpoint,
+        _kind: &str,
+        _origin: &str,
+    ) -> anyhow::Result<Vec<(String, Vec<usize>)>> {
+        Ok(param_specs()
+            .into_iter()
+            .map(|(n, s, _)| (n.to_string(), s))
+            .collect())
+    }
+    fn from_tensors(
+        gpu: &Gpu,
+        _c: &crate::checkpoint::Checkpoint,
+        _kind: &str,
+        values: Vec<Vec<f32>>,
+    ) -> anyhow::Result<Self> {
+        Ok(Vae::from_host(gpu, &values)?)
+    }
+    fn run(&self, gpu: &Gpu, batch: usize, train: bool) -> anyhow::Result<VaeRun> {
+        Ok(VaeRun::new(gpu, batch, train)?)
+    }
+    fn validates_by_loss(&self) -> bool {
+        true
+    }
+    /// The score Σ|x − x̂| is a sum over pixels, so each pixel's |x − x̂| is its
+    /// exact part: rows are packets, columns header bytes.
+    fn byte_errors(&self, gpu: &Gpu, run: &VaeRun, sample: &[u8]) -> anyhow::Result<Option<Vec<f64>>> {
+        run.upload(gpu, &sample[..PIXELS]);
+        let mut b = gpu.batch();
+        run.score(&mut b, self, 1)?;
+        b.submit()?;
+        // One sample: the first micro-batch's first image.
+        let recon = run.reconstruction(gpu)?;
+        Ok(Some(
+            sample[..PIXELS]
+                .iter()
+                .zip(&recon)
+                .map(|(&x, &r)| (x as f32 / 255.0 - r).abs() as f64)
+                .collect(),
+        ))
+    }
+}
+
+impl super::ModelRun<Vae> for VaeRun {
+    fn batch(&self) -> usize {
+        self.batch
+    }
+    fn upload(&self, gpu: &Gpu, batch: &super::HostBatch) -> usize {
+        VaeRun::upload(self, gpu, &batch.samples)
+    }
+    fn forward_backward(&self, b: &mut Batch, m: &Vae, n: usize, key: NoiseKey) -> anyhow::Result<()> {
+        Ok(VaeRun::forward_backward(self, b, m, n, key)?)
+    }
+    fn forward_loss(&self, b: &mut Batch, m: &Vae, n: usize, key: NoiseKey) -> anyhow::Result<()> {
+        Ok(VaeRun::forward_loss(self, b, m, n, key)?)
+    }
+    fn score(&self, b: &mut Batch, m: &Vae, n: usize) -> anyhow::Result<()> {
+        Ok(VaeRun::score(self, b, m, n)?)
+    }
+    fn scores(&self, gpu: &Gpu, n: usize) -> anyhow::Result<Vec<f32>> {
+        let mut s = gpu.read(&self.scores)?;
+        s.truncate(n);
+        Ok(s)
+    }
+    fn reconstruction(&self, gpu: &Gpu) -> anyhow::Result<Option<Vec<f32>>> {
+        Ok(Some(VaeRun::reconstruction(self, gpu)?))
+    }
+    fn take_loss(&self, gpu: &Gpu) -> anyhow::Result<super::LossRead> {
+        let l = VaeRun::take_loss(self, gpu)?;
+        Ok(super::LossRead {
+            total: l.total(),
+            terms: vec![("BCE", l.bce), ("KL", l.kl)],
+            count: l.samples,
         })
     }
 }

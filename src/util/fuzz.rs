@@ -286,7 +286,7 @@ fn ipv6(src: u8, dst: u8, proto_sel: u8, payload: &[u8]) -> Vec<u8> {
 pub fn checkpoint(data: &[u8]) {
     let mut r = std::io::Cursor::new(data);
     if let Ok(c) = Checkpoint::from_reader(&mut r, data.len() as u64, "fuzz") {
-        let _ = c.validate("fuzz");
+        let _ = crate::models::registry::validate(&c, "fuzz");
     }
     // The parser alone, without the size check in front of it.
     let _ = Checkpoint::from_bytes(data, "fuzz");
@@ -296,25 +296,22 @@ pub fn checkpoint(data: &[u8]) {
 /// sample options, training state, threshold) beside two tiny tensors:
 /// a seed from which mutation reaches every metadata check.
 pub fn checkpoint_seed() -> Vec<u8> {
-    use crate::train_flow::{FlowSpec, FlowTrainOptions, FlowTrainState};
     let mut c = Checkpoint::default();
     c.insert("enc.0.weight", &[2, 3], vec![0.5; 6]);
     c.insert("enc.0.bias", &[2], vec![0.0; 2]);
     c.meta.insert("model".into(), "ae".into());
-    c.set_json("samples", &FlowSpec::new(true));
+    c.set_json("samples", &crate::models::FlowSpec::new(true));
     c.set_json(
         "train",
-        &FlowTrainState {
-            options: FlowTrainOptions::baseline_default(),
-            epoch: 1,
-            step: 3,
-            history: Vec::new(),
-            classes: vec!["benign".into()],
-            train_samples: 10,
-            val_samples: 2,
-            ref_train_samples: 0,
-            ref_val_samples: 0,
-        },
+        &serde_json::json!({
+            "options": crate::train::TrainOptions::baseline_default(),
+            "epoch": 1,
+            "step": 3,
+            "history": [],
+            "classes": ["benign"],
+            "train_samples": 10,
+            "val_samples": 2,
+        }),
     );
     c.set_json(
         "threshold",

@@ -87,3 +87,18 @@ pub fn to_f32(v: &[f64]) -> Vec<f32> {
 pub fn to_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
+
+/// Scores of samples `idx` of `data` by a loaded model.
+pub fn score_indices(
+    scorer: &mut dyn gpu_nids::models::registry::Scorer,
+    data: &dyn gpu_nids::ingest::Samples,
+    idx: &[usize],
+) -> Vec<f64> {
+    let bytes = gpu_nids::data::samplers::gather(data, idx);
+    scorer
+        .score(gpu(), &bytes, idx.len())
+        .unwrap()
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}

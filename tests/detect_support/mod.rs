@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gpu_nids::checkpoint::Checkpoint;
-use gpu_nids::commands::{ImageSpec, Pair};
+use gpu_nids::models::{ImageSpec, Pair};
 use gpu_nids::detect::scorer::{Scorer, StreamSpec};
 use gpu_nids::eval::threshold::Threshold;
 use gpu_nids::gpu::Gpu;
@@ -19,7 +19,7 @@ use serde_json::Value;
 /// image alert so that the alert fields can be checked.
 pub fn write_vae_checkpoint(path: &Path, threshold: Option<f64>) {
     let mut c = Checkpoint::default();
-    let params = gpu_nids::train::init_params(0);
+    let params = gpu_nids::models::vae::init_params(0);
     for ((name, shape, _), v) in gpu_nids::models::vae::param_specs().into_iter().zip(params) {
         c.insert(name, &shape, v);
     }
