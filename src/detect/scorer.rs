@@ -42,23 +42,17 @@ pub struct Signature {
     pub text: String,
 }
 
-/// Signature ids sit in the range Emerging Threats reserves for local
-/// rules (1000000-1999999), so they clash with no published rule.
-pub fn signature_for(kind: &str, samples: SampleKind) -> Signature {
-    let (id, name) = match kind {
-        "vae" => (1_990_001, "VAE"),
-        "doc-ids" => (1_990_002, "DOC-IDS"),
-        "ae" => (1_990_003, "AE"),
-        "conv-ae" => (1_990_004, "1D-Conv AE"),
-        _ => (1_990_099, kind),
-    };
-    let unit = match samples {
-        SampleKind::Images => "pair image",
-        SampleKind::Flows => "flow",
-    };
-    Signature {
-        signature_id: id,
-        text: format!("gpu-nids {name} anomaly: {unit}"),
+impl Signature {
+    /// Alerts of a model named `name` over samples of kind `samples`.
+    pub fn new(signature_id: u32, name: &str, samples: SampleKind) -> Signature {
+        let unit = match samples {
+            SampleKind::Images => "pair image",
+            SampleKind::Flows => "flow",
+        };
+        Signature {
+            signature_id,
+            text: format!("gpu-nids {name} anomaly: {unit}"),
+        }
     }
 }
 
@@ -73,8 +67,13 @@ pub trait Scorer {
     /// Scores above this alert.
     fn threshold(&self) -> f64;
     fn set_threshold(&mut self, t: f64);
+    /// Scorers that are not a registered model alert under the unlisted id.
     fn signature(&self) -> Signature {
-        signature_for(self.kind(), self.sample_kind())
+        Signature::new(
+            crate::models::UNLISTED_SIGNATURE,
+            self.kind(),
+            self.sample_kind(),
+        )
     }
     /// Anomaly scores (higher = more anomalous) of `n` samples lying back
     /// to back in `samples`.
@@ -120,6 +119,13 @@ impl Scorer for ModelScorer {
     }
     fn set_threshold(&mut self, t: f64) {
         self.threshold = t;
+    }
+    fn signature(&self) -> Signature {
+        Signature::new(
+            self.model.signature_id(),
+            self.model.display(),
+            self.sample_kind(),
+        )
     }
     fn score(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Vec<f32>> {
         self.model.score(gpu, samples, n)

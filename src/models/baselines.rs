@@ -432,6 +432,12 @@ impl super::Model for Baseline {
     fn display(&self) -> &'static str {
         self.kind.display()
     }
+    fn signature_id(&self) -> u32 {
+        match self.kind {
+            BaselineKind::Ae => 1_990_003,
+            BaselineKind::ConvAe => 1_990_004,
+        }
+    }
     fn params(&self) -> &[Param] {
         &self.params
     }
@@ -459,27 +465,8 @@ impl super::Model for Baseline {
         Ok(BaselineRun::new(gpu, self.kind, batch, train)?)
     }
     /// The score, the mean of (x̂ − x)² over the bytes, splits exactly over bytes.
-    fn byte_errors(
-        &self,
-        gpu: &Gpu,
-        run: &BaselineRun,
-        sample: &[u8],
-    ) -> anyhow::Result<Option<Vec<f64>>> {
-        run.upload(gpu, &sample[..INPUT]);
-        let mut b = gpu.batch();
-        run.score(&mut b, self, 1)?;
-        b.submit()?;
-        let recon = run.reconstruction(gpu)?;
-        Ok(Some(
-            sample[..INPUT]
-                .iter()
-                .zip(&recon)
-                .map(|(&x, &r)| {
-                    let d = x as f64 / 255.0 - r as f64;
-                    d * d
-                })
-                .collect(),
-        ))
+    fn byte_error(&self) -> Option<super::ByteError> {
+        Some(super::ByteError::Squared)
     }
 }
 
@@ -502,10 +489,8 @@ impl super::ModelRun<Baseline> for BaselineRun {
     fn score(&self, b: &mut Batch, m: &Baseline, n: usize) -> anyhow::Result<()> {
         Ok(BaselineRun::score(self, b, m, n)?)
     }
-    fn scores(&self, gpu: &Gpu, n: usize) -> anyhow::Result<Vec<f32>> {
-        let mut s = gpu.read(&self.scores)?;
-        s.truncate(n);
-        Ok(s)
+    fn score_buffer(&self) -> &Buf<f32> {
+        &self.scores
     }
     fn reconstruction(&self, gpu: &Gpu) -> anyhow::Result<Option<Vec<f32>>> {
         Ok(Some(BaselineRun::reconstruction(self, gpu)?))

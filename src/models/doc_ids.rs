@@ -855,6 +855,9 @@ impl super::Model for DocIds {
     fn display(&self) -> &'static str {
         "DOC-IDS"
     }
+    fn signature_id(&self) -> u32 {
+        1_990_002
+    }
     fn params(&self) -> &[Param] {
         &self.params
     }
@@ -917,10 +920,8 @@ impl super::ModelRun<DocIds> for DocRun {
     fn score(&self, b: &mut Batch, m: &DocIds, n: usize) -> anyhow::Result<()> {
         Ok(DocRun::score(self, b, m, n)?)
     }
-    fn scores(&self, gpu: &Gpu, n: usize) -> anyhow::Result<Vec<f32>> {
-        let mut s = gpu.read(&self.scores)?;
-        s.truncate(n);
-        Ok(s)
+    fn score_buffer(&self) -> &Buf<f32> {
+        &self.scores
     }
     fn take_loss(&self, gpu: &Gpu) -> anyhow::Result<super::LossRead> {
         let l = DocRun::take_loss(self, gpu)?;

@@ -25,6 +25,11 @@ pub use spec::{FlowSpec, ImageSpec, Pair, SampleSpec};
 
 pub use crate::data::samplers::HostBatch;
 
+/// Signature ids sit in the range Emerging Threats reserves for local rules
+/// (1000000-1999999), so they clash with no published rule; the shipped models have
+/// 1990001-1990004, any other model this one.
+pub const UNLISTED_SIGNATURE: u32 = 1_990_099;
+
 /// Mean loss terms of the steps since the last read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LossRead {
@@ -42,8 +47,12 @@ pub trait Model: Sized + 'static {
 
     /// The checkpoint's "model" value.
     fn kind(&self) -> &'static str;
-    /// Name in reports and logs.
+    /// Name in reports, logs and alerts.
     fn display(&self) -> &'static str;
+    /// Signature id of its alerts in `detect`'s EVE output.
+    fn signature_id(&self) -> u32 {
+        UNLISTED_SIGNATURE
+    }
     fn params(&self) -> &[Param];
     /// Persistent tensors besides the parameters (name, shape, buffer), e.g.
     /// batch-norm running statistics.
@@ -63,10 +72,11 @@ pub trait Model: Sized + 'static {
     fn validates_by_loss(&self) -> bool {
         false
     }
-    /// Each input byte's exact share of a sample's score, when the score is a sum
-    /// over bytes (reconstruction errors); `None`: explained by occlusion.
-    fn byte_errors(&self, _gpu: &Gpu, _run: &Self::Run, _sample: &[u8]) -> Result<Option<Vec<f64>>> {
-        Ok(None)
+    /// How each input byte's share of the score is computed from the
+    /// reconstruction, when the score is a sum over bytes; `None`: the score is
+    /// explained by occlusion.
+    fn byte_error(&self) -> Option<ByteError> {
+        None
     }
 
     /// Reads the model out of a checkpoint (tensors named and shaped as
@@ -101,6 +111,25 @@ pub trait Model: Sized + 'static {
     }
 }
 
+/// A byte's share of a reconstruction score, x and x̂ in [0, 1].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteError {
+    /// |x − x̂| (the VAE's Σ|x − x̂|).
+    Abs,
+    /// (x − x̂)² (the autoencoders' mean squared error).
+    Squared,
+}
+
+impl ByteError {
+    pub fn of(self, x: u8, r: f32) -> f64 {
+        let d = x as f64 / 255.0 - r as f64;
+        match self {
+            ByteError::Abs => d.abs(),
+            ByteError::Squared => d * d,
+        }
+    }
+}
+
 /// A model's buffers for one batch size.
 pub trait ModelRun<M> {
     /// Largest batch this run takes.
@@ -116,8 +145,14 @@ pub trait ModelRun<M> {
     }
     /// Records the anomaly scores of the `n` uploaded samples.
     fn score(&self, b: &mut Batch, m: &M, n: usize) -> Result<()>;
+    /// Where `score` records the scores.
+    fn score_buffer(&self) -> &Buf<f32>;
     /// Reads the scores recorded by `score`.
-    fn scores(&self, gpu: &Gpu, n: usize) -> Result<Vec<f32>>;
+    fn scores(&self, gpu: &Gpu, n: usize) -> Result<Vec<f32>> {
+        let mut s = gpu.read(self.score_buffer())?;
+        s.truncate(n);
+        Ok(s)
+    }
     /// Reconstructions in [0, 1] of the samples of the last `score`, where the model
     /// reconstructs its input.
     fn reconstruction(&self, _gpu: &Gpu) -> Result<Option<Vec<f32>>> {

@@ -21,6 +21,8 @@ pub trait Scorer {
     fn kind(&self) -> &str;
     /// Name in reports.
     fn display(&self) -> &str;
+    /// Signature id of its alerts.
+    fn signature_id(&self) -> u32;
     /// How its samples are made.
     fn spec(&self) -> &SampleSpec;
     /// The alert threshold fitted in training, if the checkpoint holds one.
@@ -120,6 +122,9 @@ impl<M: Model> Scorer for Loaded<M> {
     fn display(&self) -> &str {
         self.model.display()
     }
+    fn signature_id(&self) -> u32 {
+        self.model.signature_id()
+    }
     fn spec(&self) -> &SampleSpec {
         &self.spec
     }
@@ -136,8 +141,11 @@ impl<M: Model> Scorer for Loaded<M> {
         let Some(sample) = sample.get(..len) else {
             bail!("explain: a {} sample is {len} bytes, got {}", self.model.kind(), sample.len());
         };
-        let run = self.runs.get(gpu, &self.model, 1)?;
-        if let Some(err) = self.model.byte_errors(gpu, run, sample)? {
+        if let Some(kind) = self.model.byte_error() {
+            let recon = self
+                .reconstructions(gpu, sample, 1)?
+                .context("a model scored by byte errors reconstructs its input")?;
+            let err: Vec<f64> = sample.iter().zip(&recon).map(|(&x, &r)| kind.of(x, r)).collect();
             return Ok(Some(match &self.spec {
                 SampleSpec::Images(_) => {
                     let err: Vec<f32> = err.iter().map(|&e| e as f32).collect();

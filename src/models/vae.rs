@@ -808,6 +808,9 @@ impl super::Model for Vae {
     fn display(&self) -> &'static str {
         "VAE"
     }
+    fn signature_id(&self) -> u32 {
+        1_990_001
+    }
     fn params(&self) -> &[Param] {
         &self.params
     }
@@ -837,20 +840,8 @@ impl super::Model for Vae {
     }
     /// The score Σ|x − x̂| is a sum over pixels, so each pixel's |x − x̂| is its
     /// exact part: rows are packets, columns header bytes.
-    fn byte_errors(&self, gpu: &Gpu, run: &VaeRun, sample: &[u8]) -> anyhow::Result<Option<Vec<f64>>> {
-        run.upload(gpu, &sample[..PIXELS]);
-        let mut b = gpu.batch();
-        run.score(&mut b, self, 1)?;
-        b.submit()?;
-        // One sample: the first micro-batch's first image.
-        let recon = run.reconstruction(gpu)?;
-        Ok(Some(
-            sample[..PIXELS]
-                .iter()
-                .zip(&recon)
-                .map(|(&x, &r)| (x as f32 / 255.0 - r).abs() as f64)
-                .collect(),
-        ))
+    fn byte_error(&self) -> Option<super::ByteError> {
+        Some(super::ByteError::Abs)
     }
 }
 
@@ -870,10 +861,8 @@ impl super::ModelRun<Vae> for VaeRun {
     fn score(&self, b: &mut Batch, m: &Vae, n: usize) -> anyhow::Result<()> {
         Ok(VaeRun::score(self, b, m, n)?)
     }
-    fn scores(&self, gpu: &Gpu, n: usize) -> anyhow::Result<Vec<f32>> {
-        let mut s = gpu.read(&self.scores)?;
-        s.truncate(n);
-        Ok(s)
+    fn score_buffer(&self) -> &Buf<f32> {
+        &self.scores
     }
     fn reconstruction(&self, gpu: &Gpu) -> anyhow::Result<Option<Vec<f32>>> {
         Ok(Some(VaeRun::reconstruction(self, gpu)?))
