@@ -2,7 +2,6 @@ pub mod bench;
 pub mod checkpoint;
 pub mod commands;
 pub mod data;
-pub mod dataset;
 pub mod eval;
 pub mod explain;
 pub mod gpu;
