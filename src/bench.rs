@@ -162,7 +162,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 gpu.zeros(layer.bias_len())?,
             );
             let fwd: Rec = Box::new(|b| {
-                layer.forward(b, conv2d::Activation::Relu, &x, &w, Some(&bias), &y, &work)
+                layer.forward(b, crate::nn::Act::Relu, &x, &w, Some(&bias), &y, &work)
             });
             row(
                 &format!("{name} fwd"),
@@ -177,16 +177,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 accumulate: false,
             };
             let bwd: Rec = Box::new(|b| {
-                layer.backward(
-                    b,
-                    conv2d::Activation::Relu,
-                    &x,
-                    &w,
-                    Some(&y),
-                    &y,
-                    &grads,
-                    &work,
-                )
+                layer.backward(b, crate::nn::Act::Relu, &x, &w, Some(&y), &y, &grads, &work)
             });
             row(
                 &format!("{name} bwd"),
@@ -215,7 +206,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                     x.raw(),
                     w.raw(),
                     Some(bias.raw()),
-                    dense::Act::Relu,
+                    crate::nn::Act::Relu,
                     y.raw(),
                     Some(scratch.raw()),
                 )

@@ -7,8 +7,9 @@ mod common;
 use common::*;
 use gpu_nids::gpu::Buf;
 use gpu_nids::nn::conv1d::transpose::{self, ConvT1dShape};
-use gpu_nids::nn::conv1d::{self, act_backward_ref, act_ref, Act, Conv1dShape, ConvScratch};
+use gpu_nids::nn::conv1d::{self, act_backward_ref, act_ref, Conv1dShape, ConvScratch};
 use gpu_nids::nn::matmul::MatmulVariant;
+use gpu_nids::nn::Act;
 
 /// Argument order as PyTorch's constructor, for readable shape lists.
 #[allow(clippy::too_many_arguments)]

@@ -3,8 +3,9 @@
 
 mod common;
 use common::*;
-use gpu_nids::nn::dense::{self, Act, DenseShape};
+use gpu_nids::nn::dense::{self, DenseShape};
 use gpu_nids::nn::matmul::MatmulVariant;
+use gpu_nids::nn::Act;
 
 // (n, in, out): batch 1, odd sizes, non-multiples of 64, and long reductions that split
 // (2×1100→3 splits evenly, 3×1537→5 leaves a short last chunk).

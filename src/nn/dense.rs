@@ -10,13 +10,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{grid, Batch, GpuError, Kernel};
 use crate::nn::matmul::{matmul, MatmulParams, MatmulVariant, Trans};
-
-/// Activation fused into the forward epilogue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Act {
-    None,
-    Relu,
-}
+use crate::nn::Act;
 
 #[derive(Clone, Copy, Debug)]
 pub struct DenseShape {
@@ -104,6 +98,11 @@ fn product(
     act: Act,
     accumulate: bool,
 ) -> Result<(), GpuError> {
+    if act == Act::Sigmoid {
+        return Err(GpuError::Launch(
+            "dense: no sigmoid is fused into the epilogue (ReLU or none)".into(),
+        ));
+    }
     let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
     if m == 0 || n == 0 {
         return Ok(());
@@ -305,6 +304,7 @@ pub fn forward_ref(
     bias: Option<&[f64]>,
     act: Act,
 ) -> Vec<f64> {
+    debug_assert_ne!(act, Act::Sigmoid, "dense fuses no sigmoid");
     let mut y = vec![0.0; n * d_out];
     for i in 0..n {
         for o in 0..d_out {
