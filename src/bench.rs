@@ -131,6 +131,7 @@ fn row(name: &str, secs: f64, flops: Option<f64>, bytes: Option<f64>) {
 }
 
 pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
+    use crate::models::bench_shapes as shapes;
     use crate::nn::{batchnorm, conv1d, conv2d, dense, loss, pool1d};
     let gpu = a.gpu.open()?;
     let mm = crate::nn::matmul::MatmulVariant::for_gpu(&gpu);
@@ -148,7 +149,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
     let f4 = |n: usize| n as f64 * 4.0;
     for &n in &a.batch {
         println!("batch {n}");
-        for (name, layer, flops) in conv2d::bench_shapes(n) {
+        for (name, layer, flops) in shapes::conv2d(n) {
             let work = conv2d::ConvWork::new(&gpu, layer.scratch_lens())?;
             let (x, w, bias, y) = (
                 gpu.zeros(layer.in_len())?,
@@ -186,7 +187,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 None,
             );
         }
-        for (name, s) in dense::bench_shapes(n, mm) {
+        for (name, s) in shapes::dense(n, mm) {
             let (x, w, bias, y) = (
                 gpu.zeros::<f32>(s.in_len())?,
                 gpu.zeros::<f32>(s.w_len())?,
@@ -239,7 +240,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 None,
             );
         }
-        for (name, s) in conv1d::bench_shapes(n) {
+        for (name, s) in shapes::conv1d(n) {
             let scratch = conv1d::ConvScratch::new(&gpu, s.col_len(), s.part_len())?;
             let (x, w, bias, y) = (
                 gpu.zeros(s.in_len())?,
@@ -271,7 +272,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 None,
             );
         }
-        for (name, s) in pool1d::bench_shapes(n) {
+        for (name, s) in shapes::pool1d(n) {
             let (x, y, arg, dx) = (
                 gpu.zeros::<f32>(s.in_len())?,
                 gpu.zeros::<f32>(s.out_len())?,
@@ -293,7 +294,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 Some(f4(s.in_len() + 2 * s.out_len())),
             );
         }
-        for (name, s) in batchnorm::bench_shapes(n) {
+        for (name, s) in shapes::batchnorm(n) {
             let (x, y, dx) = (
                 gpu.zeros::<f32>(s.len())?,
                 gpu.zeros::<f32>(s.len())?,
@@ -329,7 +330,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
             );
         }
         let (scratch, out) = (gpu.zeros::<f32>(loss::SCRATCH_LEN)?, gpu.zeros::<f32>(4)?);
-        for (name, s) in loss::bench_shapes(n) {
+        for (name, s) in shapes::loss(n) {
             use loss::{GradOut, LossShape as L};
             let len = match s {
                 L::Bce { n } | L::Kl { n } | L::Mse { n } => n,

@@ -230,16 +230,6 @@ pub fn backward(
     )
 }
 
-/// DOC-IDS's four batch-norms (docs/MODELS.md §4, Table 1) at batch `n`.
-pub fn bench_shapes(n: usize) -> Vec<(&'static str, BatchNormShape)> {
-    vec![
-        ("doc-ids.bn1 32×325", BatchNormShape::ncl(n, 32, 325)),
-        ("doc-ids.bn2 64×167", BatchNormShape::ncl(n, 64, 167)),
-        ("doc-ids.bn5 1024", BatchNormShape::nf(n, 1024)),
-        ("doc-ids.bn6 256", BatchNormShape::nf(n, 256)),
-    ]
-}
-
 /// CPU reference: per-channel batch mean and biased variance.
 pub fn batch_stats_ref(s: &BatchNormShape, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let m = (s.n * s.l) as f64;

@@ -721,31 +721,6 @@ pub mod transpose {
         channel_sum(b, s.n, s.c_out, s.l_out(), dz, db, accumulate)
     }
 
-    /// The 1D-Conv AE baseline's decoder (docs/MODELS.md §4) at batch `n`.
-    pub fn bench_shapes(n: usize) -> Vec<(&'static str, ConvT1dShape)> {
-        let t = |c_in, l, c_out, act| ConvT1dShape {
-            n,
-            c_in,
-            l,
-            c_out,
-            k: 6,
-            stride: 2,
-            pad: 0,
-            out_pad: 0,
-            act,
-        };
-        vec![
-            (
-                "convae.dec1 convT 64→32 k6 s2 (77→158)",
-                t(64, 77, 32, Act::Relu),
-            ),
-            (
-                "convae.dec2 convT 32→1 k6 s2 (158→320)",
-                t(32, 158, 1, Act::Sigmoid),
-            ),
-        ]
-    }
-
     /// CPU reference (f64): act(conv_transpose1d(x, w) + bias).
     pub fn forward_ref(s: &ConvT1dShape, x: &[f64], w: &[f64], bias: &[f64]) -> Vec<f64> {
         let lo = s.l_out();
@@ -811,30 +786,6 @@ pub mod transpose {
         }
         (dx, dw, db)
     }
-}
-
-/// The DOC-IDS feature extractor's convolutions (docs/MODELS.md §4, Table 1) and the 1D-Conv
-/// AE baseline's encoder, at batch `n`; see [`transpose::bench_shapes`] for its decoder.
-pub fn bench_shapes(n: usize) -> Vec<(&'static str, Conv1dShape)> {
-    let c = |c_in, l, c_out, stride, pad| Conv1dShape {
-        n,
-        c_in,
-        l,
-        c_out,
-        k: 6,
-        stride,
-        pad,
-        act: Act::Relu,
-    };
-    vec![
-        ("doc-ids.conv1 1→32 k6 s1 p5 (320→325)", c(1, 320, 32, 1, 5)),
-        (
-            "doc-ids.conv2 32→64 k6 s1 p5 (162→167)",
-            c(32, 162, 64, 1, 5),
-        ),
-        ("convae.enc1 1→32 k6 s2 (320→158)", c(1, 320, 32, 2, 0)),
-        ("convae.enc2 32→64 k6 s2 (158→77)", c(32, 158, 64, 2, 0)),
-    ]
 }
 
 /// The activation in f64.

@@ -960,45 +960,6 @@ impl ConvLayer {
     }
 }
 
-/// The VAE's six convolution layers (docs/MODELS.md §2) at `batch`: (name, layer, forward flops).
-pub fn bench_shapes(batch: usize) -> Vec<(String, ConvLayer, f64)> {
-    let conv = |c_in, h, c_out| {
-        ConvLayer::Conv(Conv2dShape {
-            n: batch,
-            c_in,
-            h,
-            w: h,
-            c_out,
-            k: 4,
-            stride: 2,
-            pad: 1,
-        })
-    };
-    let convt = |c_in, h, c_out| {
-        ConvLayer::Transpose(ConvTranspose2dShape {
-            n: batch,
-            c_in,
-            h,
-            w: h,
-            c_out,
-            k: 4,
-            stride: 2,
-            pad: 1,
-        })
-    };
-    [
-        ("conv2d 1→32 64×64", conv(1, 64, 32)),
-        ("conv2d 32→64 32×32", conv(32, 32, 64)),
-        ("conv2d 64→128 16×16", conv(64, 16, 128)),
-        ("convT 128→64 8×8", convt(128, 8, 64)),
-        ("convT 64→32 16×16", convt(64, 16, 32)),
-        ("convT 32→1 32×32", convt(32, 32, 1)),
-    ]
-    .into_iter()
-    .map(|(name, l)| (name.to_string(), l, l.flops()))
-    .collect()
-}
-
 // ---- CPU references (f64, direct definitions, independent of the GPU formulation) ----
 
 /// y = act(conv2d(x, w) + bias), PyTorch semantics.

@@ -276,22 +276,6 @@ pub fn bias_grad(
     )
 }
 
-/// The dense shapes of the two models at a batch size, for `bench ops`.
-pub fn bench_shapes(batch: usize, mm: MatmulVariant) -> Vec<(&'static str, DenseShape)> {
-    let d = |i, o| DenseShape::new(batch, i, o, mm);
-    vec![
-        ("vae enc mu/logvar 8192→32", d(8192, 32)),
-        ("vae dec 32→8192", d(32, 8192)),
-        ("doc fc5 5312→1024", d(5312, 1024)),
-        ("doc fc6 1024→256", d(1024, 256)),
-        ("doc head 256→20", d(256, 20)),
-        ("doc ae 256→128", d(256, 128)),
-        ("doc ae 128→64", d(128, 64)),
-        ("doc ae 64→128", d(64, 128)),
-        ("doc ae 128→256", d(128, 256)),
-    ]
-}
-
 // ---- CPU references (f64) ----
 
 /// y = act(x·Wᵀ + b) for x [n, d_in], W [d_out, d_in].

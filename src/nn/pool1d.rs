@@ -126,14 +126,6 @@ pub fn max_backward(
     )
 }
 
-/// DOC-IDS's two pools (docs/MODELS.md §4, Table 1) at batch `n`.
-pub fn bench_shapes(n: usize) -> Vec<(&'static str, Pool1dShape)> {
-    vec![
-        ("doc-ids.pool1 32×325→162", Pool1dShape::k2(n, 32, 325)),
-        ("doc-ids.pool2 64×167→83", Pool1dShape::k2(n, 64, 167)),
-    ]
-}
-
 /// CPU reference: (y, argmax within the row).
 pub fn max_forward_ref(s: &Pool1dShape, x: &[f64]) -> (Vec<f64>, Vec<u32>) {
     let lo = s.l_out();
