@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Each stage has its module: [`super::capture`], [`super::samples`],
-//! [`super::batch`] and the EVE mapping in [`super::eve`]; this one holds
+//! `batch` (scoring) and the EVE mapping in [`super::eve`]; this one holds
 //! the options, the summary and the wiring.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
