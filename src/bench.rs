@@ -86,6 +86,7 @@ fn row(name: &str, secs: f64, flops: Option<f64>, bytes: Option<f64>) {
 }
 
 pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
+    use crate::models::bench_shapes as shapes;
     use crate::nn::{batchnorm, conv1d, conv2d, dense, loss, pool1d};
     let gpu = a.gpu.open()?;
     let mm = crate::nn::matmul::MatmulVariant::for_gpu(&gpu);
@@ -103,7 +104,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
     let f4 = |n: usize| n as f64 * 4.0;
     for &n in &a.batch {
         println!("batch {n}");
-        for (name, layer, flops) in conv2d::bench_shapes(n) {
+        for (name, layer, flops) in shapes::conv2d(n) {
             let work = conv2d::ConvWork::new(&gpu, layer.scratch_lens())?;
             let (x, w, bias, y) = (
                 gpu.zeros(layer.in_len())?,
@@ -117,7 +118,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 gpu.zeros(layer.bias_len())?,
             );
             let fwd: Rec = Box::new(|b| {
-                layer.forward(b, conv2d::Activation::Relu, &x, &w, Some(&bias), &y, &work)
+                layer.forward(b, crate::nn::Act::Relu, &x, &w, Some(&bias), &y, &work)
             });
             row(
                 &format!("{name} fwd"),
@@ -132,16 +133,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 accumulate: false,
             };
             let bwd: Rec = Box::new(|b| {
-                layer.backward(
-                    b,
-                    conv2d::Activation::Relu,
-                    &x,
-                    &w,
-                    Some(&y),
-                    &y,
-                    &grads,
-                    &work,
-                )
+                layer.backward(b, crate::nn::Act::Relu, &x, &w, Some(&y), &y, &grads, &work)
             });
             row(
                 &format!("{name} bwd"),
@@ -150,7 +142,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 None,
             );
         }
-        for (name, s) in dense::bench_shapes(n, mm) {
+        for (name, s) in shapes::dense(n, mm) {
             let (x, w, bias, y) = (
                 gpu.zeros::<f32>(s.in_len())?,
                 gpu.zeros::<f32>(s.w_len())?,
@@ -170,7 +162,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                     x.raw(),
                     w.raw(),
                     Some(bias.raw()),
-                    dense::Act::Relu,
+                    crate::nn::Act::Relu,
                     y.raw(),
                     Some(scratch.raw()),
                 )
@@ -203,7 +195,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 None,
             );
         }
-        for (name, s) in conv1d::bench_shapes(n) {
+        for (name, s) in shapes::conv1d(n) {
             let scratch = conv1d::ConvScratch::new(&gpu, s.col_len(), s.part_len())?;
             let (x, w, bias, y) = (
                 gpu.zeros(s.in_len())?,
@@ -235,7 +227,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 None,
             );
         }
-        for (name, s) in pool1d::bench_shapes(n) {
+        for (name, s) in shapes::pool1d(n) {
             let (x, y, arg, dx) = (
                 gpu.zeros::<f32>(s.in_len())?,
                 gpu.zeros::<f32>(s.out_len())?,
@@ -257,7 +249,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
                 Some(f4(s.in_len() + 2 * s.out_len())),
             );
         }
-        for (name, s) in batchnorm::bench_shapes(n) {
+        for (name, s) in shapes::batchnorm(n) {
             let (x, y, dx) = (
                 gpu.zeros::<f32>(s.len())?,
                 gpu.zeros::<f32>(s.len())?,
@@ -293,7 +285,7 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
             );
         }
         let (scratch, out) = (gpu.zeros::<f32>(loss::SCRATCH_LEN)?, gpu.zeros::<f32>(4)?);
-        for (name, s) in loss::bench_shapes(n) {
+        for (name, s) in shapes::loss(n) {
             use loss::{GradOut, LossShape as L};
             let len = match s {
                 L::Bce { n } | L::Kl { n } | L::Mse { n } => n,

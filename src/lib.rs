@@ -9,7 +9,6 @@ pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
-pub mod dataset;
 pub mod detect;
 pub mod eval;
 pub mod explain;

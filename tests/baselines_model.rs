@@ -6,10 +6,11 @@ mod common;
 use common::{gpu, rand_vec, to_f64};
 use gpu_nids::models::baselines::{self, Baseline, BaselineKind, BaselineRun, ConvShapes, INPUT};
 use gpu_nids::models::params;
-use gpu_nids::nn::conv1d::{self, transpose as convt, Act as CAct};
-use gpu_nids::nn::dense::{backward_ref as dense_bwd, forward_ref as dense_fwd, Act};
+use gpu_nids::nn::conv1d::{self, transpose as convt};
+use gpu_nids::nn::dense::{backward_ref as dense_bwd, forward_ref as dense_fwd};
 use gpu_nids::nn::elementwise::{relu_backward_ref, sigmoid_backward_ref, sigmoid_ref};
 use gpu_nids::nn::loss::{mse_ref, score_mse_ref};
+use gpu_nids::nn::{Act, Act as CAct};
 
 const N: usize = 3;
 const DIMS: [usize; 7] = [320, 128, 64, 32, 64, 128, 320];

@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use gpu_nids::models::bench_shapes;
 use gpu_nids::nn::batchnorm::{self, BatchNormShape};
 
 /// Covers one channel per workgroup (n·l ≥ 256), several (short rows), the (N, F)
@@ -256,7 +257,7 @@ fn one_value_per_channel_is_an_error_in_training() {
     let mut b = g.batch();
     assert!(batchnorm::train_forward(&mut b, &s, &v, &v, &v, &v, &v, &v, &v, true).is_err());
     assert!(b.is_empty());
-    let names: Vec<usize> = batchnorm::bench_shapes(64)
+    let names: Vec<usize> = bench_shapes::batchnorm(64)
         .iter()
         .map(|(_, s)| s.c * s.l)
         .collect();

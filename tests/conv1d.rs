@@ -6,9 +6,11 @@
 mod common;
 use common::*;
 use gpu_nids::gpu::Buf;
+use gpu_nids::models::bench_shapes;
 use gpu_nids::nn::conv1d::transpose::{self, ConvT1dShape};
-use gpu_nids::nn::conv1d::{self, act_backward_ref, act_ref, Act, Conv1dShape, ConvScratch};
+use gpu_nids::nn::conv1d::{self, act_backward_ref, act_ref, Conv1dShape, ConvScratch};
 use gpu_nids::nn::matmul::MatmulVariant;
+use gpu_nids::nn::Act;
 
 /// Argument order as PyTorch's constructor, for readable shape lists.
 #[allow(clippy::too_many_arguments)]
@@ -369,12 +371,12 @@ fn conv_transpose1d_reference_gradients_match_finite_differences() {
 
 #[test]
 fn model_shapes_have_the_papers_lengths() {
-    let l: Vec<usize> = conv1d::bench_shapes(64)
+    let l: Vec<usize> = bench_shapes::conv1d(64)
         .iter()
         .map(|(_, s)| s.l_out())
         .collect();
     assert_eq!(l, [325, 167, 158, 77]);
-    let l: Vec<usize> = transpose::bench_shapes(64)
+    let l: Vec<usize> = bench_shapes::conv_transpose1d(64)
         .iter()
         .map(|(_, s)| s.l_out())
         .collect();

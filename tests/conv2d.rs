@@ -7,8 +7,10 @@
 
 mod common;
 use common::{assert_close, fd_check, gpu, rand_vec, to_f32, to_f64};
+use gpu_nids::models::bench_shapes::conv2d as bench_shapes;
 use gpu_nids::nn::conv2d::*;
 use gpu_nids::nn::matmul::MatmulVariant;
+use gpu_nids::nn::Act as Activation;
 
 const REL: f64 = 1e-4;
 const ABS: f64 = 1e-5;

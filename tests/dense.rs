@@ -3,8 +3,10 @@
 
 mod common;
 use common::*;
-use gpu_nids::nn::dense::{self, Act, DenseShape};
+use gpu_nids::models::bench_shapes;
+use gpu_nids::nn::dense::{self, DenseShape};
 use gpu_nids::nn::matmul::MatmulVariant;
+use gpu_nids::nn::Act;
 
 // (n, in, out): batch 1, odd sizes, non-multiples of 64, and long reductions that split
 // (2×1100→3 splits evenly, 3×1537→5 leaves a short last chunk).
@@ -240,7 +242,7 @@ fn reference_backward_matches_finite_differences() {
 
 #[test]
 fn bench_shapes_cover_both_models() {
-    let v = dense::bench_shapes(64, MatmulVariant::Tiled);
+    let v = bench_shapes::dense(64, MatmulVariant::Tiled);
     assert!(v.iter().any(|(_, s)| s.d_in == 8192 && s.d_out == 32));
     assert!(v.iter().any(|(_, s)| s.d_in == 5312 && s.d_out == 1024));
     assert!(v.iter().all(|(_, s)| s.n == 64));

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use gpu_nids::detect::community_id::{base64, community_id_v1, icmp_ports};
+use gpu_nids::detect::eve::community_id::{base64, community_id_v1, icmp_ports};
 
 /// (proto, src, dst, src port or ICMP type, dst port or ICMP code, seed 0, seed 1).
 type Vector = (

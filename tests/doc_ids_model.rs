@@ -13,13 +13,14 @@ use common::{gpu, rand_vec, to_f64};
 use gpu_nids::models::doc_ids::{self, DocIds, DocRun, LossWeights, FEAT, INPUT};
 use gpu_nids::models::params;
 use gpu_nids::nn::batchnorm::{self as bn, BatchNormShape};
-use gpu_nids::nn::conv1d::{self, Act as CAct, Conv1dShape};
-use gpu_nids::nn::dense::{backward_ref as dense_bwd, forward_ref as dense_fwd, Act};
+use gpu_nids::nn::conv1d::{self, Conv1dShape};
+use gpu_nids::nn::dense::{backward_ref as dense_bwd, forward_ref as dense_fwd};
 use gpu_nids::nn::elementwise::{relu_backward_ref, relu_ref};
 use gpu_nids::nn::loss::{
     compactness_grad_ref, compactness_ref, mse_ref, score_mse_ref, softmax_ce_ref,
 };
 use gpu_nids::nn::pool1d::{max_backward_ref, max_forward_ref, Pool1dShape};
+use gpu_nids::nn::{Act, Act as CAct};
 
 const N: usize = 4;
 const C: usize = 3;

@@ -4,7 +4,8 @@
 #[path = "ingest_support/mod.rs"]
 mod support;
 
-use gpu_nids::dataset::{Dataset, DatasetWriter, Header};
+use gpu_nids::data::dataset::Dataset;
+use gpu_nids::ingest::dataset::{DatasetWriter, Header};
 use gpu_nids::ingest::{
     flow::FlowOptions, image::ImageOptions, labels::LabelRules, reader::ReadError, CaptureReader,
     FlowBuilder, ImageBuilder, IngestOptions, InputSource, LinkType, NameTable, PacketLabel,

@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use gpu_nids::gpu::{Batch, Buf};
+use gpu_nids::models::bench_shapes;
 use gpu_nids::nn::loss::{self, GradOut, VaeLossShape, SCRATCH_LEN};
 
 const SIZES: [usize; 4] = [1, 37, 256 * 3 + 5, 256 * 256 + 1234];
@@ -543,5 +544,5 @@ fn reference_gradients_match_finite_differences() {
 
 #[test]
 fn bench_shapes_listed() {
-    assert!(loss::bench_shapes(64).len() >= 7);
+    assert!(bench_shapes::loss(64).len() >= 7);
 }

@@ -15,6 +15,7 @@ use gpu_nids::models::params::{self, Layer, Param};
 use gpu_nids::models::registry::{self, Entry};
 use gpu_nids::models::{FlowSpec, LossRead, Model, ModelRun, SampleSpec};
 use gpu_nids::nn::dense::{self, DenseShape};
+use gpu_nids::nn::Act;
 use gpu_nids::nn::elementwise::relu_backward;
 use gpu_nids::nn::loss::{self, GradOut};
 use gpu_nids::nn::matmul::MatmulVariant;
@@ -71,8 +72,8 @@ impl TinyRun {
         let [s0, s1] = self.shapes(n);
         let ds = Some(self.scratch.raw());
         let w = |i: usize| m.params[i].w.raw();
-        dense::forward(b, &s0, self.x.raw(), w(0), Some(w(1)), dense::Act::Relu, self.h.raw(), ds)?;
-        dense::forward(b, &s1, self.h.raw(), w(2), Some(w(3)), dense::Act::None, self.y.raw(), ds)?;
+        dense::forward(b, &s0, self.x.raw(), w(0), Some(w(1)), Act::Relu, self.h.raw(), ds)?;
+        dense::forward(b, &s1, self.h.raw(), w(2), Some(w(3)), Act::None, self.y.raw(), ds)?;
         Ok(())
     }
 }
@@ -183,10 +184,8 @@ impl ModelRun<TinyAe> for TinyRun {
         self.forward(b, m, n)?;
         Ok(loss::score_mse(b, n, INPUT, self.y.raw(), self.x.raw(), self.scores.raw(), 0)?)
     }
-    fn scores(&self, gpu: &Gpu, n: usize) -> Result<Vec<f32>> {
-        let mut s = gpu.read(&self.scores)?;
-        s.truncate(n);
-        Ok(s)
+    fn score_buffer(&self) -> &Buf<f32> {
+        &self.scores
     }
     fn take_loss(&self, gpu: &Gpu) -> Result<LossRead> {
         let v = gpu.read(&self.loss_acc)?;

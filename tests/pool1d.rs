@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use gpu_nids::models::bench_shapes;
 use gpu_nids::nn::pool1d::{self, Pool1dShape};
 
 fn shape(n: usize, c: usize, l: usize, k: usize, stride: usize) -> Pool1dShape {
@@ -95,7 +96,7 @@ fn reference_gradient_matches_finite_differences() {
 
 #[test]
 fn model_shapes_have_the_papers_lengths() {
-    let l: Vec<usize> = pool1d::bench_shapes(64)
+    let l: Vec<usize> = bench_shapes::pool1d(64)
         .iter()
         .map(|(_, s)| s.l_out())
         .collect();

@@ -7,13 +7,14 @@ use common::{gpu, rand_vec, to_f64};
 use gpu_nids::models::vae::{param_specs, Vae, VaeRun, LATENT, PIXELS};
 use gpu_nids::nn::conv2d::{
     conv2d_backward_ref, conv2d_ref, conv_transpose2d_backward_ref, conv_transpose2d_ref,
-    relu_backward_ref, Activation, Conv2dShape, ConvTranspose2dShape,
+    relu_backward_ref, Conv2dShape, ConvTranspose2dShape,
 };
-use gpu_nids::nn::dense::{backward_ref as dense_bwd, forward_ref as dense_fwd, Act};
+use gpu_nids::nn::dense::{backward_ref as dense_bwd, forward_ref as dense_fwd};
 use gpu_nids::nn::loss::{bce_with_logits_ref, kl_normal_ref};
 use gpu_nids::nn::reparam::{
     backward_ref as reparam_bwd, forward_ref as reparam_fwd, normal_ref, NoiseKey,
 };
+use gpu_nids::nn::{Act, Act as Activation};
 
 const FLAT: usize = 8192;
 

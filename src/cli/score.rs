@@ -79,7 +79,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
     let labelled = a.capture.labels.is_some()
         || a.inputs
             .iter()
-            .any(|p| p.join(crate::dataset::HEADER_FILE).is_file());
+            .any(|p| p.join(crate::ingest::dataset::HEADER_FILE).is_file());
     let mut text = String::new();
     if a.format == ScoreFormat::Csv {
         text += "src_ip,dest_ip,first_ts,last_ts,packets,score,alert,label,file,explain_fields,explain_packets\n";

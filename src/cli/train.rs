@@ -266,7 +266,7 @@ pub fn reference_inputs(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
     };
     let mut out = Vec::new();
     for p in given {
-        if p.is_dir() && !p.join(crate::dataset::HEADER_FILE).is_file() {
+        if p.is_dir() && !p.join(crate::ingest::dataset::HEADER_FILE).is_file() {
             let files = crate::ingest::expand_inputs(std::slice::from_ref(&p))?;
             let top: Vec<PathBuf> = files
                 .into_iter()

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::pipeline::Counters;
-use crate::ingest::LinkType;
+use super::counters::Counters;
+use crate::ingest::{Frame, LinkType};
 
 pub struct LiveCapture {
     cap: pcap::Capture<pcap::Active>,
@@ -56,18 +56,23 @@ impl LiveCapture {
         })
     }
 
-    /// Moves one waiting packet into `chunk`; false when none is waiting.
-    pub(super) fn next(&mut self, chunk: &mut super::pipeline::PacketChunk) -> Result<bool> {
+    /// The next waiting packet; `None` when none is waiting.
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>> {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.count += 1;
                 let ts = p.header.ts;
                 let ts_ns =
                     (ts.tv_sec.max(0) as u64) * 1_000_000_000 + (ts.tv_usec.max(0) as u64) * 1000;
-                chunk.push(ts_ns, self.count, self.link, p.data, p.header.len);
-                Ok(true)
+                Ok(Some(Frame {
+                    ts_ns,
+                    link: self.link,
+                    data: p.data,
+                    number: self.count,
+                    orig_len: p.header.len,
+                }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(false),
+            Err(pcap::Error::TimeoutExpired) => Ok(None),
             Err(e) => Err(anyhow::Error::new(e).context(format!("reading from {}", self.iface))),
         }
     }

@@ -7,10 +7,13 @@
 //! - [`community_id`]: Community ID v1 flow hashes;
 //! - [`live`]: libpcap live capture.
 
-pub mod community_id;
+mod batch;
+pub mod capture;
+pub mod counters;
 pub mod eve;
 pub mod live;
 pub mod pipeline;
+pub mod samples;
 pub mod scorer;
 
 use std::path::PathBuf;

@@ -27,6 +27,17 @@ impl<T> Buf<T> {
     pub fn byte_len(&self) -> u64 {
         (self.len * std::mem::size_of::<T>()) as u64
     }
+    /// An op's check of a buffer it was handed: at least `want` elements;
+    /// `what` names the buffer in the error.
+    pub fn check_len(&self, what: &str, want: usize) -> Result<(), GpuError> {
+        if self.len < want {
+            return Err(GpuError::Launch(format!(
+                "{what} has {} elements, needs {want}",
+                self.len
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn padded(bytes: u64) -> u64 {

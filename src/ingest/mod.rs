@@ -1,6 +1,6 @@
 //! Packet ingest: captures → parsed packets → pair images (docs/MODELS.md §1)
 //! or flow samples (§3) with labels (§5), into a [`SampleSet`] in memory or
-//! a dataset directory ([`crate::dataset`]).
+//! a dataset directory ([`dataset`], the format and its writer).
 //!
 //! Layers, each usable alone (the `detect` command feeds the builders
 //! packet by packet):
@@ -11,6 +11,7 @@
 //! - [`ingest`]: the offline driver tying them together.
 
 pub mod cli;
+pub mod dataset;
 pub mod flow;
 pub mod image;
 pub mod labels;
@@ -146,7 +147,7 @@ pub enum IngestError {
     #[error(transparent)]
     Labels(#[from] labels::LabelError),
     #[error(transparent)]
-    Dataset(#[from] crate::dataset::DatasetError),
+    Dataset(#[from] dataset::DatasetError),
     #[error("{0}")]
     Input(String),
 }

@@ -173,8 +173,8 @@ impl NameTable {
     }
 }
 
-/// Read access shared by the in-memory [`SampleSet`] and the memory-mapped
-/// [`crate::dataset::Dataset`], so training takes either.
+/// Read access shared by the in-memory [`SampleSet`] and a memory-mapped
+/// dataset (the data module's `Dataset`), so either can be loaded.
 pub trait Samples {
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {

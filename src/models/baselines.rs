@@ -11,11 +11,12 @@
 use crate::gpu::{Batch, Buf, Gpu, GpuError};
 use crate::models::params::{self, Layer, Param};
 use crate::nn::conv1d::transpose::{self as convt, ConvT1dShape};
-use crate::nn::conv1d::{self, Act as CAct, Conv1dShape, ConvScratch};
-use crate::nn::dense::{self, Act, DenseShape};
+use crate::nn::conv1d::{self, Conv1dShape, ConvScratch};
+use crate::nn::dense::{self, DenseShape};
 use crate::nn::elementwise::{relu_backward, sigmoid_backward, sigmoid_forward};
 use crate::nn::loss::{self, GradOut};
 use crate::nn::matmul::MatmulVariant;
+use crate::nn::{Act, Act as CAct};
 
 pub const INPUT: usize = 320;
 const DIMS: [usize; 7] = [INPUT, 128, 64, 32, 64, 128, INPUT];

@@ -18,12 +18,13 @@
 use crate::gpu::{Batch, Buf, Gpu, GpuError};
 use crate::models::params::{self, Layer, Param};
 use crate::nn::batchnorm::{self as bn, BatchNormShape};
-use crate::nn::conv1d::{self, Act as CAct, Conv1dShape, ConvScratch};
-use crate::nn::dense::{self, Act, DenseShape};
+use crate::nn::conv1d::{self, Conv1dShape, ConvScratch};
+use crate::nn::dense::{self, DenseShape};
 use crate::nn::elementwise::{relu_backward, relu_forward};
 use crate::nn::loss::{self, GradOut};
 use crate::nn::matmul::MatmulVariant;
 use crate::nn::pool1d::{self, Pool1dShape};
+use crate::nn::{Act, Act as CAct};
 
 /// Input bytes per sample: 4 packets × 80 bytes (docs/MODELS.md §3).
 pub const INPUT: usize = 320;

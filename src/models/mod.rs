@@ -9,6 +9,7 @@
 //!   forward+backward, score, read the loss terms.
 
 pub mod baselines;
+pub mod bench_shapes;
 pub mod doc_ids;
 pub mod params;
 pub mod registry;

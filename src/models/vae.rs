@@ -12,13 +12,14 @@ use super::Param;
 use crate::gpu::{Batch, Buf, Gpu, GpuError};
 use crate::nn::conv2d::{
     conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward,
-    Activation, Conv2dShape, ConvGrads, ConvTranspose2dShape, ConvWork, ScratchLens,
+    Conv2dShape, ConvGrads, ConvTranspose2dShape, ConvWork, ScratchLens,
 };
-use crate::nn::dense::{self, Act, DenseShape};
+use crate::nn::dense::{self, DenseShape};
 use crate::nn::elementwise::relu_backward;
 use crate::nn::loss::{self, GradOut};
 use crate::nn::matmul::MatmulVariant;
 use crate::nn::reparam::{self, NoiseKey};
+use crate::nn::{Act, Act as Activation};
 
 pub const SIDE: usize = 64;
 pub const PIXELS: usize = SIDE * SIDE;

@@ -118,16 +118,6 @@ struct BnParams {
     _p2: u32,
 }
 
-fn check_len(what: &str, buf: &Buf<f32>, want: usize) -> Result<(), GpuError> {
-    if buf.len() < want {
-        return Err(GpuError::Launch(format!(
-            "{what}: buffer holds {} elements, needs {want}",
-            buf.len()
-        )));
-    }
-    Ok(())
-}
-
 /// Training forward: y = γ·(x − mean)/√(var + ε) + β with batch statistics; writes
 /// `saved` (≥ `saved_len()`) for [`backward`]; with `update_running`, moves the
 /// running mean / unbiased variance by `momentum`.
@@ -145,16 +135,16 @@ pub fn train_forward(
     update_running: bool,
 ) -> Result<(), GpuError> {
     s.check_train()?;
-    check_len("batch_norm x", x, s.len())?;
-    check_len("batch_norm y", y, s.len())?;
-    check_len("batch_norm saved", saved, s.saved_len())?;
+    x.check_len("batch_norm x", s.len())?;
+    y.check_len("batch_norm y", s.len())?;
+    saved.check_len("batch_norm saved", s.saved_len())?;
     for (what, buf) in [
         ("gamma", gamma),
         ("beta", beta),
         ("running_mean", running_mean),
         ("running_var", running_var),
     ] {
-        check_len(what, buf, s.c)?;
+        buf.check_len(what, s.c)?;
     }
     let mut p = s.params();
     p.update_running = update_running as u32;
@@ -181,15 +171,15 @@ pub fn eval_forward(
     y: &Buf<f32>,
 ) -> Result<(), GpuError> {
     s.check()?;
-    check_len("batch_norm x", x, s.len())?;
-    check_len("batch_norm y", y, s.len())?;
+    x.check_len("batch_norm x", s.len())?;
+    y.check_len("batch_norm y", s.len())?;
     for (what, buf) in [
         ("gamma", gamma),
         ("beta", beta),
         ("running_mean", running_mean),
         ("running_var", running_var),
     ] {
-        check_len(what, buf, s.c)?;
+        buf.check_len(what, s.c)?;
     }
     // dy and saved are unused by this entry: bind x (read-only) and y (read-write).
     let bufs = [x, x, gamma, beta, y, y, running_mean, running_var];
@@ -222,11 +212,11 @@ pub fn backward(
         ("batch_norm dy", dy),
         ("batch_norm dx", dx),
     ] {
-        check_len(what, buf, s.len())?;
+        buf.check_len(what, s.len())?;
     }
-    check_len("batch_norm saved", saved, s.saved_len())?;
+    saved.check_len("batch_norm saved", s.saved_len())?;
     for (what, buf) in [("gamma", gamma), ("dgamma", dgamma), ("dbeta", dbeta)] {
-        check_len(what, buf, s.c)?;
+        buf.check_len(what, s.c)?;
     }
     let mut p = s.params();
     p.accumulate = accumulate as u32;
@@ -238,16 +228,6 @@ pub fn backward(
         &bufs,
         s.channel_groups(),
     )
-}
-
-/// DOC-IDS's four batch-norms (docs/MODELS.md §4, Table 1) at batch `n`.
-pub fn bench_shapes(n: usize) -> Vec<(&'static str, BatchNormShape)> {
-    vec![
-        ("doc-ids.bn1 32×325", BatchNormShape::ncl(n, 32, 325)),
-        ("doc-ids.bn2 64×167", BatchNormShape::ncl(n, 64, 167)),
-        ("doc-ids.bn5 1024", BatchNormShape::nf(n, 1024)),
-        ("doc-ids.bn6 256", BatchNormShape::nf(n, 256)),
-    ]
 }
 
 /// CPU reference: per-channel batch mean and biased variance.

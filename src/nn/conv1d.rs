@@ -18,30 +18,11 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{grid, Batch, Buf, Gpu, GpuError, Kernel};
 use crate::nn::matmul::{matmul, MatmulParams, MatmulVariant};
+use crate::nn::Act;
 
 const SHADER: &str = "conv1d";
 /// Workgroup size of the element-wise entry points (the shader's @workgroup_size).
 const WG: usize = 256;
-
-/// Activation fused into a convolution's output.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Act {
-    #[default]
-    None,
-    Relu,
-    Sigmoid,
-}
-
-impl Act {
-    /// The shader's ACT_* constant.
-    fn code(self) -> u32 {
-        match self {
-            Act::None => 0,
-            Act::Relu => 1,
-            Act::Sigmoid => 2,
-        }
-    }
-}
 
 /// `Conv1d(c_in, c_out, k, stride, padding=pad)` on an [n, c_in, l] input, then `act`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,16 +140,6 @@ fn check_geometry(
 fn check_u32(what: &str, lens: &[usize]) -> Result<(), GpuError> {
     if lens.iter().any(|&x| x > u32::MAX as usize) {
         return Err(bad(format!("{what}: a buffer exceeds 2³² elements")));
-    }
-    Ok(())
-}
-
-fn check_len(what: &str, buf: &Buf<f32>, want: usize) -> Result<(), GpuError> {
-    if buf.len() < want {
-        return Err(bad(format!(
-            "{what}: buffer holds {} elements, needs {want}",
-            buf.len()
-        )));
     }
     Ok(())
 }
@@ -345,7 +316,7 @@ pub fn act_backward(
         ("act_backward dy", dy),
         ("act_backward dz", dz),
     ] {
-        check_len(what, buf, len)?;
+        buf.check_len(what, len)?;
     }
     check_u32("act_backward", &[len])?;
     let p = ColParams {
@@ -422,10 +393,10 @@ pub fn forward(
 ) -> Result<(), GpuError> {
     s.check()?;
     scratch.need(s.col_len(), 0)?;
-    check_len("conv1d x", x, s.in_len())?;
-    check_len("conv1d w", w, s.weight_len())?;
-    check_len("conv1d bias", bias, s.bias_len())?;
-    check_len("conv1d y", y, s.out_len())?;
+    x.check_len("conv1d x", s.in_len())?;
+    w.check_len("conv1d w", s.weight_len())?;
+    bias.check_len("conv1d bias", s.bias_len())?;
+    y.check_len("conv1d y", s.out_len())?;
     let (lo, ck) = (s.l_out(), s.c_in * s.k);
     im2col(b, s.geom(), x, &scratch.col)?;
     // y[n] = W [c_out, ck] · col[n] [ck, lo]
@@ -455,9 +426,9 @@ pub fn backward_input(
 ) -> Result<(), GpuError> {
     s.check()?;
     scratch.need(s.col_len(), 0)?;
-    check_len("conv1d w", w, s.weight_len())?;
-    check_len("conv1d dz", dz, s.out_len())?;
-    check_len("conv1d dx", dx, s.in_len())?;
+    w.check_len("conv1d w", s.weight_len())?;
+    dz.check_len("conv1d dz", s.out_len())?;
+    dx.check_len("conv1d dx", s.in_len())?;
     let (lo, ck) = (s.l_out(), s.c_in * s.k);
     // dcol[n] [ck, lo] = Wᵀ · dz[n]
     bmm(
@@ -487,9 +458,9 @@ pub fn backward_weight(
 ) -> Result<(), GpuError> {
     s.check()?;
     scratch.need(s.col_len(), s.part_len())?;
-    check_len("conv1d x", x, s.in_len())?;
-    check_len("conv1d dz", dz, s.out_len())?;
-    check_len("conv1d dw", dw, s.weight_len())?;
+    x.check_len("conv1d x", s.in_len())?;
+    dz.check_len("conv1d dz", s.out_len())?;
+    dw.check_len("conv1d dw", s.weight_len())?;
     im2col(b, s.geom(), x, &scratch.col)?;
     let rows = WeightRows {
         n: s.n,
@@ -550,8 +521,8 @@ pub fn backward_bias(
     accumulate: bool,
 ) -> Result<(), GpuError> {
     s.check()?;
-    check_len("conv1d dz", dz, s.out_len())?;
-    check_len("conv1d db", db, s.bias_len())?;
+    dz.check_len("conv1d dz", s.out_len())?;
+    db.check_len("conv1d db", s.bias_len())?;
     channel_sum(b, s.n, s.c_out, s.l_out(), dz, db, accumulate)
 }
 
@@ -660,10 +631,10 @@ pub mod transpose {
     ) -> Result<(), GpuError> {
         s.check()?;
         scratch.need(s.col_len(), 0)?;
-        check_len("conv_transpose1d x", x, s.in_len())?;
-        check_len("conv_transpose1d w", w, s.weight_len())?;
-        check_len("conv_transpose1d bias", bias, s.bias_len())?;
-        check_len("conv_transpose1d y", y, s.out_len())?;
+        x.check_len("conv_transpose1d x", s.in_len())?;
+        w.check_len("conv_transpose1d w", s.weight_len())?;
+        bias.check_len("conv_transpose1d bias", s.bias_len())?;
+        y.check_len("conv_transpose1d y", s.out_len())?;
         let (l, ok) = (s.l, s.c_out * s.k);
         // col[n] [ok, l] = Wᵀ (W as [c_in, ok]) · x[n] [c_in, l]
         bmm(
@@ -691,9 +662,9 @@ pub mod transpose {
     ) -> Result<(), GpuError> {
         s.check()?;
         scratch.need(s.col_len(), 0)?;
-        check_len("conv_transpose1d w", w, s.weight_len())?;
-        check_len("conv_transpose1d dz", dz, s.out_len())?;
-        check_len("conv_transpose1d dx", dx, s.in_len())?;
+        w.check_len("conv_transpose1d w", s.weight_len())?;
+        dz.check_len("conv_transpose1d dz", s.out_len())?;
+        dx.check_len("conv_transpose1d dx", s.in_len())?;
         let (l, ok) = (s.l, s.c_out * s.k);
         im2col(b, s.geom(), dz, &scratch.col)?;
         bmm(
@@ -721,9 +692,9 @@ pub mod transpose {
     ) -> Result<(), GpuError> {
         s.check()?;
         scratch.need(s.col_len(), s.part_len())?;
-        check_len("conv_transpose1d x", x, s.in_len())?;
-        check_len("conv_transpose1d dz", dz, s.out_len())?;
-        check_len("conv_transpose1d dw", dw, s.weight_len())?;
+        x.check_len("conv_transpose1d x", s.in_len())?;
+        dz.check_len("conv_transpose1d dz", s.out_len())?;
+        dw.check_len("conv_transpose1d dw", s.weight_len())?;
         // The convolution adjoint to this one has dz as its input and x as its output
         // gradient, so dW is the same product with their roles swapped.
         im2col(b, s.geom(), dz, &scratch.col)?;
@@ -745,34 +716,9 @@ pub mod transpose {
         accumulate: bool,
     ) -> Result<(), GpuError> {
         s.check()?;
-        check_len("conv_transpose1d dz", dz, s.out_len())?;
-        check_len("conv_transpose1d db", db, s.bias_len())?;
+        dz.check_len("conv_transpose1d dz", s.out_len())?;
+        db.check_len("conv_transpose1d db", s.bias_len())?;
         channel_sum(b, s.n, s.c_out, s.l_out(), dz, db, accumulate)
-    }
-
-    /// The 1D-Conv AE baseline's decoder (docs/MODELS.md §4) at batch `n`.
-    pub fn bench_shapes(n: usize) -> Vec<(&'static str, ConvT1dShape)> {
-        let t = |c_in, l, c_out, act| ConvT1dShape {
-            n,
-            c_in,
-            l,
-            c_out,
-            k: 6,
-            stride: 2,
-            pad: 0,
-            out_pad: 0,
-            act,
-        };
-        vec![
-            (
-                "convae.dec1 convT 64→32 k6 s2 (77→158)",
-                t(64, 77, 32, Act::Relu),
-            ),
-            (
-                "convae.dec2 convT 32→1 k6 s2 (158→320)",
-                t(32, 158, 1, Act::Sigmoid),
-            ),
-        ]
     }
 
     /// CPU reference (f64): act(conv_transpose1d(x, w) + bias).
@@ -840,30 +786,6 @@ pub mod transpose {
         }
         (dx, dw, db)
     }
-}
-
-/// The DOC-IDS feature extractor's convolutions (docs/MODELS.md §4, Table 1) and the 1D-Conv
-/// AE baseline's encoder, at batch `n`; see [`transpose::bench_shapes`] for its decoder.
-pub fn bench_shapes(n: usize) -> Vec<(&'static str, Conv1dShape)> {
-    let c = |c_in, l, c_out, stride, pad| Conv1dShape {
-        n,
-        c_in,
-        l,
-        c_out,
-        k: 6,
-        stride,
-        pad,
-        act: Act::Relu,
-    };
-    vec![
-        ("doc-ids.conv1 1→32 k6 s1 p5 (320→325)", c(1, 320, 32, 1, 5)),
-        (
-            "doc-ids.conv2 32→64 k6 s1 p5 (162→167)",
-            c(32, 162, 64, 1, 5),
-        ),
-        ("convae.enc1 1→32 k6 s2 (320→158)", c(1, 320, 32, 2, 0)),
-        ("convae.enc2 32→64 k6 s2 (158→77)", c(32, 158, 64, 2, 0)),
-    ]
 }
 
 /// The activation in f64.

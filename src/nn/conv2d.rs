@@ -16,22 +16,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{grid, Batch, Buf, Gpu, GpuError, Kernel};
 use crate::nn::matmul::{matmul, MatmulParams, MatmulVariant};
-
-/// Activation fused into a forward output (and undone as a mask in the backward).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    None,
-    Relu,
-}
-
-impl Activation {
-    fn code(self) -> u32 {
-        match self {
-            Activation::None => 0,
-            Activation::Relu => 1,
-        }
-    }
-}
+use crate::nn::Act;
 
 /// conv2d: x [n, c_in, h, w] * weight [c_out, c_in, k, k] → y [n, c_out, ho, wo].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,24 +288,25 @@ pub struct ConvGrads<'a> {
     pub accumulate: bool,
 }
 
-fn check_len(what: &str, b: &Buf<f32>, need: usize) -> Result<(), GpuError> {
-    if b.len() < need {
-        return Err(GpuError::Launch(format!(
-            "conv: {what} has {} elements, needs {need}",
-            b.len()
-        )));
+/// The conv2d shaders fuse a ReLU or nothing.
+fn check_act(act: Act) -> Result<(), GpuError> {
+    if act == Act::Sigmoid {
+        return Err(GpuError::Launch(
+            "conv: no sigmoid is fused into conv2d (ReLU or none)".into(),
+        ));
     }
     Ok(())
 }
 
 /// The forward output is needed as the ReLU mask of the backward.
-fn relu_mask(act: Activation, y: Option<&Buf<f32>>) -> Result<Option<&wgpu::Buffer>, GpuError> {
+fn relu_mask(act: Act, y: Option<&Buf<f32>>) -> Result<Option<&wgpu::Buffer>, GpuError> {
+    check_act(act)?;
     match (act, y) {
-        (Activation::None, _) => Ok(None),
-        (Activation::Relu, Some(y)) => Ok(Some(y.raw())),
-        (Activation::Relu, None) => Err(GpuError::Launch(
+        (Act::Relu, Some(y)) => Ok(Some(y.raw())),
+        (Act::Relu, None) => Err(GpuError::Launch(
             "conv backward with ReLU needs the forward output y".into(),
         )),
+        _ => Ok(None),
     }
 }
 
@@ -329,23 +315,24 @@ fn relu_mask(act: Activation, y: Option<&Buf<f32>>) -> Result<Option<&wgpu::Buff
 pub fn conv2d_forward(
     b: &mut Batch,
     s: &Conv2dShape,
-    act: Activation,
+    act: Act,
     x: &Buf<f32>,
     w: &Buf<f32>,
     bias: Option<&Buf<f32>>,
     y: &Buf<f32>,
     work: &ConvWork,
 ) -> Result<(), GpuError> {
+    check_act(act)?;
     let g = s.geom();
     work.check(ScratchLens {
         col: g.ck() * g.np(),
         ..Default::default()
     })?;
-    check_len("x", x, s.in_len())?;
-    check_len("w", w, s.weight_len())?;
-    check_len("y", y, s.out_len())?;
+    x.check_len("conv: x", s.in_len())?;
+    w.check_len("conv: w", s.weight_len())?;
+    y.check_len("conv: y", s.out_len())?;
     if let Some(bias) = bias {
-        check_len("bias", bias, s.bias_len())?;
+        bias.check_len("conv: bias", s.bias_len())?;
     }
     im2col(b, &g, x.raw(), None, work.col.raw())?;
     matmul(
@@ -374,7 +361,7 @@ pub fn conv2d_forward(
 pub fn conv2d_backward(
     b: &mut Batch,
     s: &Conv2dShape,
-    act: Activation,
+    act: Act,
     x: &Buf<f32>,
     w: &Buf<f32>,
     y: Option<&Buf<f32>>,
@@ -384,18 +371,18 @@ pub fn conv2d_backward(
 ) -> Result<(), GpuError> {
     let g = s.geom();
     work.check(s.scratch_lens())?;
-    check_len("x", x, s.in_len())?;
-    check_len("w", w, s.weight_len())?;
-    check_len("dy", dy, s.out_len())?;
-    check_len("dw", grads.dw, s.weight_len())?;
+    x.check_len("conv: x", s.in_len())?;
+    w.check_len("conv: w", s.weight_len())?;
+    dy.check_len("conv: dy", s.out_len())?;
+    grads.dw.check_len("conv: dw", s.weight_len())?;
     let mask = relu_mask(act, y)?;
     if let Some(m) = y.filter(|_| mask.is_some()) {
-        check_len("y", m, s.out_len())?;
+        m.check_len("conv: y", s.out_len())?;
     }
     // Masked dy, channel-major: feeds all three gradients as contiguous rows.
     to_channel_major(b, g.n, g.co, g.plane(), dy.raw(), mask, work.tr.raw())?;
     if let Some(db) = grads.db {
-        check_len("db", db, s.bias_len())?;
+        db.check_len("conv: db", s.bias_len())?;
         let rows = RowLayout {
             rows: g.co,
             len: g.np(),
@@ -416,7 +403,7 @@ pub fn conv2d_backward(
     im2col(b, &g, x.raw(), None, work.col.raw())?;
     weight_grad(b, &g, grads.dw.raw(), grads.accumulate, work)?;
     if let Some(dx) = grads.dx {
-        check_len("dx", dx, s.in_len())?;
+        dx.check_len("conv: dx", s.in_len())?;
         matmul(
             b,
             work.variant,
@@ -425,7 +412,7 @@ pub fn conv2d_backward(
             work.tr.raw(),
             work.col.raw(),
         )?;
-        col2im(b, &g, work.col.raw(), None, Activation::None, dx.raw())?;
+        col2im(b, &g, work.col.raw(), None, Act::None, dx.raw())?;
     }
     Ok(())
 }
@@ -435,23 +422,24 @@ pub fn conv2d_backward(
 pub fn conv_transpose2d_forward(
     b: &mut Batch,
     s: &ConvTranspose2dShape,
-    act: Activation,
+    act: Act,
     x: &Buf<f32>,
     w: &Buf<f32>,
     bias: Option<&Buf<f32>>,
     y: &Buf<f32>,
     work: &ConvWork,
 ) -> Result<(), GpuError> {
+    check_act(act)?;
     let g = s.geom();
     work.check(ScratchLens {
         col: g.ck() * g.np(),
         ..Default::default()
     })?;
-    check_len("x", x, s.in_len())?;
-    check_len("w", w, s.weight_len())?;
-    check_len("y", y, s.out_len())?;
+    x.check_len("conv: x", s.in_len())?;
+    w.check_len("conv: w", s.weight_len())?;
+    y.check_len("conv: y", s.out_len())?;
     if let Some(bias) = bias {
-        check_len("bias", bias, s.bias_len())?;
+        bias.check_len("conv: bias", s.bias_len())?;
     }
     matmul(
         b,
@@ -469,7 +457,7 @@ pub fn conv_transpose2d_forward(
 pub fn conv_transpose2d_backward(
     b: &mut Batch,
     s: &ConvTranspose2dShape,
-    act: Activation,
+    act: Act,
     x: &Buf<f32>,
     w: &Buf<f32>,
     y: Option<&Buf<f32>>,
@@ -479,16 +467,16 @@ pub fn conv_transpose2d_backward(
 ) -> Result<(), GpuError> {
     let g = s.geom();
     work.check(s.scratch_lens())?;
-    check_len("x", x, s.in_len())?;
-    check_len("w", w, s.weight_len())?;
-    check_len("dy", dy, s.out_len())?;
-    check_len("dw", grads.dw, s.weight_len())?;
+    x.check_len("conv: x", s.in_len())?;
+    w.check_len("conv: w", s.weight_len())?;
+    dy.check_len("conv: dy", s.out_len())?;
+    grads.dw.check_len("conv: dw", s.weight_len())?;
     let mask = relu_mask(act, y)?;
     if let Some(m) = y.filter(|_| mask.is_some()) {
-        check_len("y", m, s.out_len())?;
+        m.check_len("conv: y", s.out_len())?;
     }
     if let Some(db) = grads.db {
-        check_len("db", db, s.bias_len())?;
+        db.check_len("conv: db", s.bias_len())?;
         // Our output channels are the convolution's input channels, NCHW.
         let plane = g.h * g.w;
         let rows = RowLayout {
@@ -503,7 +491,7 @@ pub fn conv_transpose2d_backward(
     // The convolution's input is our (masked) dy, its output gradient is our x.
     im2col(b, &g, dy.raw(), mask, work.col.raw())?;
     if let Some(dx) = grads.dx {
-        check_len("dx", dx, s.in_len())?;
+        dx.check_len("conv: dx", s.in_len())?;
         matmul(
             b,
             work.variant,
@@ -748,7 +736,7 @@ fn col2im(
     g: &Geom,
     col: &wgpu::Buffer,
     bias: Option<&wgpu::Buffer>,
-    act: Activation,
+    act: Act,
     out: &wgpu::Buffer,
 ) -> Result<(), GpuError> {
     let p = ConvParams {
@@ -779,10 +767,10 @@ fn bias_act(
     plane: usize,
     y: &wgpu::Buffer,
     bias: Option<&wgpu::Buffer>,
-    act: Activation,
+    act: Act,
     other: &wgpu::Buffer,
 ) -> Result<(), GpuError> {
-    if bias.is_none() && act == Activation::None {
+    if bias.is_none() && act == Act::None {
         return Ok(());
     }
     let p = ConvParams {
@@ -939,7 +927,7 @@ impl ConvLayer {
     pub fn forward(
         &self,
         b: &mut Batch,
-        act: Activation,
+        act: Act,
         x: &Buf<f32>,
         w: &Buf<f32>,
         bias: Option<&Buf<f32>>,
@@ -955,7 +943,7 @@ impl ConvLayer {
     pub fn backward(
         &self,
         b: &mut Batch,
-        act: Activation,
+        act: Act,
         x: &Buf<f32>,
         w: &Buf<f32>,
         y: Option<&Buf<f32>>,
@@ -972,51 +960,12 @@ impl ConvLayer {
     }
 }
 
-/// The VAE's six convolution layers (docs/MODELS.md §2) at `batch`: (name, layer, forward flops).
-pub fn bench_shapes(batch: usize) -> Vec<(String, ConvLayer, f64)> {
-    let conv = |c_in, h, c_out| {
-        ConvLayer::Conv(Conv2dShape {
-            n: batch,
-            c_in,
-            h,
-            w: h,
-            c_out,
-            k: 4,
-            stride: 2,
-            pad: 1,
-        })
-    };
-    let convt = |c_in, h, c_out| {
-        ConvLayer::Transpose(ConvTranspose2dShape {
-            n: batch,
-            c_in,
-            h,
-            w: h,
-            c_out,
-            k: 4,
-            stride: 2,
-            pad: 1,
-        })
-    };
-    [
-        ("conv2d 1→32 64×64", conv(1, 64, 32)),
-        ("conv2d 32→64 32×32", conv(32, 32, 64)),
-        ("conv2d 64→128 16×16", conv(64, 16, 128)),
-        ("convT 128→64 8×8", convt(128, 8, 64)),
-        ("convT 64→32 16×16", convt(64, 16, 32)),
-        ("convT 32→1 32×32", convt(32, 32, 1)),
-    ]
-    .into_iter()
-    .map(|(name, l)| (name.to_string(), l, l.flops()))
-    .collect()
-}
-
 // ---- CPU references (f64, direct definitions, independent of the GPU formulation) ----
 
 /// y = act(conv2d(x, w) + bias), PyTorch semantics.
 pub fn conv2d_ref(
     s: &Conv2dShape,
-    act: Activation,
+    act: Act,
     x: &[f64],
     w: &[f64],
     bias: Option<&[f64]>,
@@ -1093,7 +1042,7 @@ pub fn conv2d_backward_ref(
 /// y = act(conv_transpose2d(x, w) + bias): each input pixel scatters x·w into the output.
 pub fn conv_transpose2d_ref(
     s: &ConvTranspose2dShape,
-    act: Activation,
+    act: Act,
     x: &[f64],
     w: &[f64],
     bias: Option<&[f64]>,
@@ -1179,21 +1128,23 @@ fn transpose_taps(
     v
 }
 
-fn apply_act_ref(act: Activation, v: f64) -> f64 {
+fn apply_act_ref(act: Act, v: f64) -> f64 {
     match act {
-        Activation::None => v,
-        Activation::Relu => v.max(0.0),
+        Act::None => v,
+        Act::Relu => v.max(0.0),
+        Act::Sigmoid => unreachable!("conv2d fuses no sigmoid"),
     }
 }
 
 /// Gradient wrt the pre-activation output, given the activated output y and dy wrt it.
-pub fn relu_backward_ref(act: Activation, y: &[f64], dy: &[f64]) -> Vec<f64> {
+pub fn relu_backward_ref(act: Act, y: &[f64], dy: &[f64]) -> Vec<f64> {
     match act {
-        Activation::None => dy.to_vec(),
-        Activation::Relu => y
+        Act::None => dy.to_vec(),
+        Act::Relu => y
             .iter()
             .zip(dy)
             .map(|(&y, &g)| if y > 0.0 { g } else { 0.0 })
             .collect(),
+        Act::Sigmoid => unreachable!("conv2d fuses no sigmoid"),
     }
 }

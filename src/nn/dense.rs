@@ -10,13 +10,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{grid, Batch, GpuError, Kernel};
 use crate::nn::matmul::{matmul, MatmulParams, MatmulVariant, Trans};
-
-/// Activation fused into the forward epilogue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Act {
-    None,
-    Relu,
-}
+use crate::nn::Act;
 
 #[derive(Clone, Copy, Debug)]
 pub struct DenseShape {
@@ -104,6 +98,11 @@ fn product(
     act: Act,
     accumulate: bool,
 ) -> Result<(), GpuError> {
+    if act == Act::Sigmoid {
+        return Err(GpuError::Launch(
+            "dense: no sigmoid is fused into the epilogue (ReLU or none)".into(),
+        ));
+    }
     let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
     if m == 0 || n == 0 {
         return Ok(());
@@ -277,22 +276,6 @@ pub fn bias_grad(
     )
 }
 
-/// The dense shapes of the two models at a batch size, for `bench ops`.
-pub fn bench_shapes(batch: usize, mm: MatmulVariant) -> Vec<(&'static str, DenseShape)> {
-    let d = |i, o| DenseShape::new(batch, i, o, mm);
-    vec![
-        ("vae enc mu/logvar 8192→32", d(8192, 32)),
-        ("vae dec 32→8192", d(32, 8192)),
-        ("doc fc5 5312→1024", d(5312, 1024)),
-        ("doc fc6 1024→256", d(1024, 256)),
-        ("doc head 256→20", d(256, 20)),
-        ("doc ae 256→128", d(256, 128)),
-        ("doc ae 128→64", d(128, 64)),
-        ("doc ae 64→128", d(64, 128)),
-        ("doc ae 128→256", d(128, 256)),
-    ]
-}
-
 // ---- CPU references (f64) ----
 
 /// y = act(x·Wᵀ + b) for x [n, d_in], W [d_out, d_in].
@@ -305,6 +288,7 @@ pub fn forward_ref(
     bias: Option<&[f64]>,
     act: Act,
 ) -> Vec<f64> {
+    debug_assert_ne!(act, Act::Sigmoid, "dense fuses no sigmoid");
     let mut y = vec![0.0; n * d_out];
     for i in 0..n {
         for o in 0..d_out {

@@ -415,44 +415,6 @@ pub enum LossShape {
     ScoreMse { rows: usize, cols: usize },
 }
 
-/// The loss and score shapes of both models at a batch size.
-pub fn bench_shapes(batch: usize) -> Vec<(&'static str, LossShape)> {
-    vec![
-        ("vae bce 4096 px", LossShape::Bce { n: batch * 4096 }),
-        ("vae kl 32", LossShape::Kl { n: batch * 32 }),
-        (
-            "vae score l1",
-            LossShape::ScoreL1Sigmoid {
-                rows: batch,
-                cols: 4096,
-            },
-        ),
-        (
-            "doc l_D ce 20",
-            LossShape::SoftmaxCe {
-                rows: batch,
-                classes: 20,
-            },
-        ),
-        ("doc l_C 20", LossShape::Compactness { n: batch, k: 20 }),
-        ("doc l_R mse 256", LossShape::Mse { n: batch * 256 }),
-        (
-            "doc score mse 256",
-            LossShape::ScoreMse {
-                rows: batch,
-                cols: 256,
-            },
-        ),
-        (
-            "ae score mse 320",
-            LossShape::ScoreMse {
-                rows: batch,
-                cols: 320,
-            },
-        ),
-    ]
-}
-
 // ---- CPU references (f64): (value, gradient of the value) ----
 
 pub fn bce_with_logits_ref(l: &[f64], x: &[f64]) -> (f64, Vec<f64>) {

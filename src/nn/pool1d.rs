@@ -82,16 +82,6 @@ struct PoolParams {
     _p1: u32,
 }
 
-fn check_len<T>(what: &str, buf: &Buf<T>, want: usize) -> Result<(), GpuError> {
-    if buf.len() < want {
-        return Err(GpuError::Launch(format!(
-            "{what}: buffer holds {} elements, needs {want}",
-            buf.len()
-        )));
-    }
-    Ok(())
-}
-
 /// y [n, c, l_out] = max over each window of x [n, c, l]; arg [n, c, l_out] = the
 /// winner's position within its row (first maximum on ties).
 pub fn max_forward(
@@ -102,9 +92,9 @@ pub fn max_forward(
     arg: &Buf<u32>,
 ) -> Result<(), GpuError> {
     s.check()?;
-    check_len("max_pool1d x", x, s.in_len())?;
-    check_len("max_pool1d y", y, s.out_len())?;
-    check_len("max_pool1d arg", arg, s.arg_len())?;
+    x.check_len("max_pool1d x", s.in_len())?;
+    y.check_len("max_pool1d y", s.out_len())?;
+    arg.check_len("max_pool1d arg", s.arg_len())?;
     let total = s.out_len();
     b.dispatch(
         Kernel::new(SHADER, "max_forward"),
@@ -124,9 +114,9 @@ pub fn max_backward(
     dx: &Buf<f32>,
 ) -> Result<(), GpuError> {
     s.check()?;
-    check_len("max_pool1d dy", dy, s.out_len())?;
-    check_len("max_pool1d arg", arg, s.arg_len())?;
-    check_len("max_pool1d dx", dx, s.in_len())?;
+    dy.check_len("max_pool1d dy", s.out_len())?;
+    arg.check_len("max_pool1d arg", s.arg_len())?;
+    dx.check_len("max_pool1d dx", s.in_len())?;
     let total = s.in_len();
     b.dispatch(
         Kernel::new(SHADER, "max_backward"),
@@ -134,14 +124,6 @@ pub fn max_backward(
         &[dy.raw(), dx.raw(), arg.raw()],
         grid(total.div_ceil(WG) as u32),
     )
-}
-
-/// DOC-IDS's two pools (docs/MODELS.md §4, Table 1) at batch `n`.
-pub fn bench_shapes(n: usize) -> Vec<(&'static str, Pool1dShape)> {
-    vec![
-        ("doc-ids.pool1 32×325→162", Pool1dShape::k2(n, 32, 325)),
-        ("doc-ids.pool2 64×167→83", Pool1dShape::k2(n, 64, 167)),
-    ]
 }
 
 /// CPU reference: (y, argmax within the row).

@@ -2,6 +2,14 @@
 //! names and formats as Suricata writes them, so that what ingests
 //! Suricata's eve.json (Filebeat's Suricata module, Splunk, Wazuh, jq)
 //! takes these lines unchanged.
+//!
+//! This module holds the event types and the writer; [`alert`] and
+//! [`stats`] map the detector's samples and counters onto them, and
+//! [`community_id`] computes the flow hash alerts carry.
+
+pub mod alert;
+pub mod community_id;
+pub mod stats;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

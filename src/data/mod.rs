@@ -1,15 +1,19 @@
 //! Inputs of train, score and eval: dataset directories written by `gpu-nids ingest`
 //! and/or captures ingested on the fly, gathered into one in-memory sample set with the
-//! names of the capture files the samples came from.
+//! names of the capture files the samples came from. A dataset is opened memory-mapped
+//! ([`dataset::Dataset`]) and its samples, labels and metadata copied into that set.
 
+pub mod dataset;
+pub mod inspect;
 pub mod samplers;
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use crate::dataset::{Dataset, HEADER_FILE};
+use crate::ingest::dataset::HEADER_FILE;
 use crate::ingest::{expand_inputs, ingest_to_set, IngestOptions, NameTable, SampleSet, Samples};
+use dataset::Dataset;
 
 pub struct Loaded {
     pub set: SampleSet,

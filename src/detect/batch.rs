@@ -1,0 +1,166 @@
+//! Batching and scoring: samples wait per model until a batch fills or
+//! the oldest has waited long enough, go through the GPU together, and
+//! their alerts are held until they can go out in timestamp order.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use super::eve::alert::{alert_event, AlertContext, AlertModel, AlertSample};
+use super::eve::EveWriter;
+use super::scorer::{Scorer, StreamSpec};
+use crate::gpu::Gpu;
+use crate::ingest::sample::RowPacket;
+use crate::ingest::{LinkType, SampleMeta};
+
+/// A sample waiting for its model's next batch.
+pub(super) struct PendingItem {
+    pub seq: u64,
+    pub meta: SampleMeta,
+    pub rows: Vec<RowPacket>,
+    pub link: LinkType,
+    /// When it was completed.
+    pub t: Instant,
+}
+
+/// Samples waiting for one model's next batch.
+#[derive(Default)]
+pub(super) struct Pending {
+    pub data: Vec<u8>,
+    pub items: Vec<PendingItem>,
+    pub oldest: Option<Instant>,
+}
+
+/// Alerts scored but not yet written, held so that they go out in order
+/// (docs/DETECT.md, "Order").
+#[derive(Default)]
+pub(super) struct Reorder {
+    /// (timestamp, sample order, model) → the formatted line.
+    held: BinaryHeap<Reverse<(u64, u64, usize, String)>>,
+    /// (samples received so far, packet clock) per chunk from the sample
+    /// thread, oldest first, until every model has scored past it.
+    pub marks: VecDeque<(u64, u64)>,
+    /// Packet clock up to which every sample has been scored.
+    pub watermark: u64,
+}
+
+impl Reorder {
+    /// Moves the watermark on: `scored` = every sample with a lower order
+    /// number has been scored by every model.
+    pub fn advance(&mut self, scored: u64) {
+        while let Some(&(end, clock)) = self.marks.front() {
+            if end > scored {
+                break;
+            }
+            self.watermark = self.watermark.max(clock);
+            self.marks.pop_front();
+        }
+    }
+
+    /// Queues the alerts that may go out now, in order.
+    pub fn release(&mut self, window: u64, out: &mut EveWriter) -> Result<()> {
+        while let Some(Reverse((ts, ..))) = self.held.peek() {
+            if ts.saturating_add(window) > self.watermark {
+                break;
+            }
+            let Some(Reverse((_, _, _, line))) = self.held.pop() else {
+                break;
+            };
+            out.push_line(&line)?;
+        }
+        Ok(())
+    }
+}
+
+/// How the scoring loop treats a batch's alerts.
+pub(super) struct ScoreContext<'a> {
+    /// Ask the model what drove each alert's score.
+    pub explain: bool,
+    /// Keep every sample's latency.
+    pub record_latency: bool,
+    pub alert: AlertContext<'a>,
+}
+
+/// What scoring one batch did.
+#[derive(Default)]
+pub(super) struct Scored {
+    pub samples: u64,
+    pub alerts: u64,
+    /// Each sample's seconds from completion to its verdict (with
+    /// `record_latency` only).
+    pub latencies: Vec<f64>,
+}
+
+/// Scores one model's pending samples and queues their alerts.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn score_pending(
+    gpu: &Gpu,
+    mi: usize,
+    scorer: &mut dyn Scorer,
+    file: &str,
+    stream: &StreamSpec,
+    p: &mut Pending,
+    reorder: &mut Reorder,
+    cx: &ScoreContext,
+) -> Result<Scored> {
+    let n = p.items.len();
+    if n == 0 {
+        return Ok(Scored::default());
+    }
+    let kind = stream.kind();
+    let len = stream.sample_len();
+    let flow_l = match stream {
+        StreamSpec::Flows(f) => f.l,
+        StreamSpec::Images(_) => 0,
+    };
+    let scores = scorer.score(gpu, &p.data, n)?;
+    let thr = scorer.threshold();
+    let mut out = Scored {
+        samples: n as u64,
+        ..Default::default()
+    };
+    for (i, item) in p.items.iter().enumerate() {
+        let sc = scores[i] as f64;
+        if sc > thr {
+            let data = &p.data[i * len..(i + 1) * len];
+            let ex = if cx.explain {
+                scorer.explain(gpu, data).context("explaining an alert")?
+            } else {
+                None
+            };
+            let sig = scorer.signature();
+            let model = AlertModel {
+                kind: scorer.kind(),
+                file,
+                signature_id: sig.signature_id,
+                signature: sig.text,
+                threshold: thr,
+            };
+            let sample = AlertSample {
+                kind,
+                data,
+                meta: &item.meta,
+                rows: &item.rows,
+                link: item.link,
+                flow_l,
+            };
+            let ev = alert_event(&model, &sample, sc, ex.as_ref(), &cx.alert);
+            let line = serde_json::to_string(&ev).context("formatting an alert")?;
+            reorder
+                .held
+                .push(Reverse((item.meta.last_ts_ns, item.seq, mi, line)));
+            out.alerts += 1;
+        }
+    }
+    if cx.record_latency {
+        let t = Instant::now();
+        out.latencies
+            .extend(p.items.iter().map(|x| (t - x.t).as_secs_f64()));
+    }
+    p.data.clear();
+    p.items.clear();
+    p.oldest = None;
+    Ok(out)
+}
