@@ -5,7 +5,6 @@
 //! `models` (over `nn` kernels on `gpu`) → `train` → `eval` / `explain` → `detect`;
 //! `cli` is the command line over all of them.
 
-pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

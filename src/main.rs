@@ -20,14 +20,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// List every GPU adapter wgpu can see, its limits and features, and which one gpu-nids would use.
-    Devices(gpu_nids::gpu::cli::DevicesArgs),
+    Devices(gpu_nids::cli::gpu::DevicesArgs),
     /// Throughput benchmarks that print numbers (never pass/fail).
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Turn captures into a dataset of pair images or flow samples (docs/MODELS.md §1, §3, §5).
-    Ingest(gpu_nids::ingest::cli::IngestArgs),
+    Ingest(gpu_nids::cli::ingest::IngestArgs),
     /// Print a dataset's header summary; --png N -o FILE draws samples.
-    Inspect(gpu_nids::ingest::cli::InspectArgs),
+    Inspect(gpu_nids::cli::inspect::InspectArgs),
     /// Train a detector on benign traffic (checkpoint written after every epoch).
     #[command(subcommand)]
     Train(TrainCommand),
@@ -36,7 +36,7 @@ enum Command {
     /// Evaluate a model on labelled test traffic: ROC-AUC, PR-AUC, per-attack table, pictures.
     Eval(cli::eval::EvalArgs),
     /// Run trained models over a capture file, stdin or a live interface; alerts as Suricata EVE JSON.
-    Detect(gpu_nids::detect::DetectArgs),
+    Detect(gpu_nids::cli::detect::DetectArgs),
 }
 
 #[derive(Subcommand)]
@@ -54,24 +54,24 @@ enum TrainCommand {
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Tiled f32 matrix products (A·B, A·Bᵀ, Aᵀ·B): GFLOP/s per size on the chosen adapter.
-    Matmul(gpu_nids::gpu::cli::BenchMatmulArgs),
+    Matmul(gpu_nids::cli::gpu::BenchMatmulArgs),
     /// Ingest throughput (images, flows) against tcpdump on one capture; --gen-flood writes a flood capture.
-    Ingest(gpu_nids::ingest::cli::BenchIngestArgs),
+    Ingest(gpu_nids::cli::ingest::BenchIngestArgs),
     /// Every kernel at the models' shapes (forward and backward): ms per call, GFLOP/s or GB/s.
     Ops(cli::bench::BenchOpsArgs),
     /// End-to-end detector throughput (packets/s, samples/s) and alert latency p50/p99 on one capture.
-    Detect(gpu_nids::detect::BenchDetectArgs),
+    Detect(gpu_nids::cli::detect::BenchDetectArgs),
     /// Training steps/s and samples/s of a model (--model vae|doc-ids|ae|conv-ae) on synthetic data.
     Train(cli::bench::BenchTrainArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Devices(a) => gpu_nids::gpu::cli::devices(&a),
-        Command::Bench(BenchCommand::Matmul(a)) => gpu_nids::gpu::cli::bench_matmul(&a),
-        Command::Ingest(a) => gpu_nids::ingest::cli::run_ingest(&a),
-        Command::Inspect(a) => gpu_nids::ingest::cli::run_inspect(&a),
-        Command::Bench(BenchCommand::Ingest(a)) => gpu_nids::ingest::cli::run_bench_ingest(&a),
+        Command::Devices(a) => gpu_nids::cli::gpu::devices(&a),
+        Command::Bench(BenchCommand::Matmul(a)) => gpu_nids::cli::gpu::bench_matmul(&a),
+        Command::Ingest(a) => gpu_nids::cli::ingest::run_ingest(&a),
+        Command::Inspect(a) => gpu_nids::cli::inspect::run_inspect(&a),
+        Command::Bench(BenchCommand::Ingest(a)) => gpu_nids::cli::ingest::run_bench_ingest(&a),
         Command::Bench(BenchCommand::Ops(a)) => cli::bench::bench_ops(&a),
         Command::Train(TrainCommand::Vae(a)) => cli::train::train_vae(&a),
         Command::Train(TrainCommand::DocIds(a)) => cli::train::train_doc_ids(&a),
@@ -86,8 +86,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Train(a)) => cli::bench::bench_train(&a),
         Command::Score(a) => cli::score::score(&a),
         Command::Eval(a) => cli::eval::eval(&a),
-        Command::Detect(a) => gpu_nids::detect::run_detect(&a),
-        Command::Bench(BenchCommand::Detect(a)) => gpu_nids::detect::run_bench_detect(&a),
+        Command::Detect(a) => gpu_nids::cli::detect::run_detect(&a),
+        Command::Bench(BenchCommand::Detect(a)) => gpu_nids::cli::detect::run_bench_detect(&a),
     }
 }
 

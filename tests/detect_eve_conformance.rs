@@ -450,7 +450,7 @@ fn alerts_are_written_in_timestamp_order_within_the_reorder_window() {
     assert_eq!(plain.len(), 31 + 2 + 2);
     assert!(!sorted(&plain), "{plain:?}");
     // With the window `detect -r FILE` uses, all in timestamp order.
-    let ordered = times(pipeline::ordering_window(idle));
+    let ordered = times(gpu_nids::detect::samples::ordering_window(idle));
     assert_eq!(ordered.len(), plain.len());
     assert!(sorted(&ordered), "{ordered:?}");
 }

@@ -624,11 +624,11 @@ fn cli_ingest_and_inspect_write_dataset_and_png() {
         .collect();
     let cap = write_file(tmp.path(), "a.pcap", &pcap_le_us(1, &recs));
     let out = tmp.path().join("img");
-    let args = gpu_nids::ingest::cli::IngestArgs {
+    let args = gpu_nids::cli::ingest::IngestArgs {
         kind: SampleKind::Images,
         inputs: vec![tmp.path().to_path_buf()],
         output: out.clone(),
-        pair: gpu_nids::ingest::cli::PairMode::Directional,
+        pair: gpu_nids::cli::ingest::PairMode::Directional,
         min_packets: 8,
         mask_addresses: false,
         flow_packets: 4,
@@ -642,9 +642,9 @@ fn cli_ingest_and_inspect_write_dataset_and_png() {
         max_groups: None,
         quiet: true,
     };
-    gpu_nids::ingest::cli::run_ingest(&args).unwrap();
+    gpu_nids::cli::ingest::run_ingest(&args).unwrap();
     // Run twice: the second replaces the first atomically.
-    gpu_nids::ingest::cli::run_ingest(&args).unwrap();
+    gpu_nids::cli::ingest::run_ingest(&args).unwrap();
     let ds = Dataset::open(&out).unwrap();
     assert_eq!(
         ds.header().inputs.len(),
@@ -655,7 +655,7 @@ fn cli_ingest_and_inspect_write_dataset_and_png() {
     assert_eq!(ds.class_names(), &["web".to_string()]);
     assert_eq!(ds.len(), 3);
     let png = tmp.path().join("x.png");
-    gpu_nids::ingest::cli::run_inspect(&gpu_nids::ingest::cli::InspectArgs {
+    gpu_nids::cli::inspect::run_inspect(&gpu_nids::cli::inspect::InspectArgs {
         dir: out,
         png: Some(3),
         first: 0,

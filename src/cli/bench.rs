@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use crate::data::samplers::{synthetic_flows, HostBatch};
-use crate::gpu::cli::GpuArgs;
+use crate::cli::gpu::GpuArgs;
 use crate::gpu::Gpu;
 use crate::models::baselines::{self, Baseline, BaselineKind};
 use crate::models::doc_ids::{self, DocIds};
@@ -17,7 +17,7 @@ use crate::nn::reparam::NoiseKey;
 use crate::train::optimizer::OptState;
 use crate::train::TrainOptions;
 
-pub use crate::bench::{bench_ops, BenchOpsArgs};
+pub use super::bench_ops::{bench_ops, BenchOpsArgs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchModel {
@@ -74,7 +74,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
             1e3 / sps
         );
         match profile {
-            Some(Some(times)) => crate::bench::print_profile(&times),
+            Some(Some(times)) => super::bench_ops::print_profile(&times),
             Some(None) => println!("  (this adapter has no timestamp queries: no per-kernel profile)"),
             None => {}
         }

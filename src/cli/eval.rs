@@ -15,7 +15,7 @@ use crate::eval::scored::{
     compare_table, labels_and_groups, packet_scores, pick_threshold, top_anomaly_json, top_indices,
     write_top_anomalies, Scored,
 };
-use crate::gpu::cli::GpuArgs;
+use crate::cli::gpu::GpuArgs;
 use crate::gpu::Gpu;
 use crate::models::registry::{self, Scorer};
 use crate::models::SampleSpec;

@@ -7,6 +7,11 @@
 //! - [`ingest`], [`devices`], [`detect`]: the other subcommands' arguments.
 
 pub mod bench;
+pub mod bench_ops;
+pub mod detect;
+pub mod gpu;
+pub mod ingest;
+pub mod inspect;
 pub mod eval;
 pub mod score;
 pub mod train;

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::CaptureArgs;
-use crate::gpu::cli::GpuArgs;
+use crate::cli::gpu::GpuArgs;
 use crate::models::registry;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -11,7 +11,7 @@ use super::{flow_options, CaptureArgs, UntilArgs};
 use crate::data::load;
 use crate::data::samplers::{limit_per_class, split_benign};
 use crate::eval::threshold;
-use crate::gpu::cli::GpuArgs;
+use crate::cli::gpu::GpuArgs;
 use crate::ingest::ClassSource;
 use crate::models::baselines::BaselineKind;
 use crate::models::doc_ids::LossWeights;

@@ -4,7 +4,6 @@
 //! ([`dataset::Dataset`]) and its samples, labels and metadata copied into that set.
 
 pub mod dataset;
-pub mod inspect;
 pub mod samplers;
 
 use std::path::PathBuf;

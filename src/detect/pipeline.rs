@@ -29,8 +29,7 @@ use super::samples::{build_samples, SampleChunk, SAMPLE_QUEUE};
 use super::scorer::{Scorer, StreamSpec};
 use crate::gpu::Gpu;
 
-pub use super::capture::{check_filter, Source};
-pub use super::samples::ordering_window;
+pub use super::capture::Source;
 
 #[derive(Clone, Debug)]
 pub struct PipelineOptions {

@@ -1,7 +1,6 @@
 //! GPU runtime: adapter choice, buffers, pipeline cache, kernel launch.
 
 pub mod buffer;
-pub mod cli;
 pub mod context;
 pub mod kernel;
 pub mod launch;

@@ -10,7 +10,6 @@
 //! - [`labels`]: per-packet labels; [`split`]: the train/test split;
 //! - [`ingest`]: the offline driver tying them together.
 
-pub mod cli;
 pub mod dataset;
 pub mod flow;
 pub mod image;

@@ -16,7 +16,7 @@ use crate::nn::dense::{self, DenseShape};
 use crate::nn::elementwise::{relu_backward, sigmoid_backward, sigmoid_forward};
 use crate::nn::loss::{self, GradOut};
 use crate::nn::matmul::MatmulVariant;
-use crate::nn::{Act, Act as CAct};
+use crate::nn::Act;
 
 pub const INPUT: usize = 320;
 const DIMS: [usize; 7] = [INPUT, 128, 64, 32, 64, 128, INPUT];
@@ -138,7 +138,7 @@ impl ConvShapes {
             k: 6,
             stride: 2,
             pad: 0,
-            act: CAct::Relu,
+            act: Act::Relu,
         };
         let t = |c_in, l, c_out, act| ConvT1dShape {
             n,
@@ -154,8 +154,8 @@ impl ConvShapes {
         let s = ConvShapes {
             e1: c(1, INPUT, 32),
             e2: c(32, 158, 64),
-            d1: t(64, 77, 32, CAct::Relu),
-            d2: t(32, 158, 1, CAct::Sigmoid),
+            d1: t(64, 77, 32, Act::Relu),
+            d2: t(32, 158, 1, Act::Sigmoid),
         };
         debug_assert_eq!(
             (s.e1.l_out(), s.e2.l_out(), s.d1.l_out(), s.d2.l_out()),
@@ -382,19 +382,19 @@ impl BaselineRun {
             BaselineKind::ConvAe => {
                 let (s, cs, mm) = (ConvShapes::new(n), self.conv.as_ref().unwrap(), self.mm);
                 let (a, g, dz) = (&self.acts, &self.grads, &self.dz);
-                conv1d::act_backward(b, CAct::Sigmoid, s.d2.out_len(), &a[3], &g[3], &dz[3])?;
+                conv1d::act_backward(b, Act::Sigmoid, s.d2.out_len(), &a[3], &g[3], &dz[3])?;
                 convt::backward_weight(b, &s.d2, &a[2], &dz[3], m.g(6), false, cs, mm)?;
                 convt::backward_bias(b, &s.d2, &dz[3], m.g(7), false)?;
                 convt::backward_input(b, &s.d2, m.w(6), &dz[3], &g[2], cs, mm)?;
-                conv1d::act_backward(b, CAct::Relu, s.d1.out_len(), &a[2], &g[2], &dz[2])?;
+                conv1d::act_backward(b, Act::Relu, s.d1.out_len(), &a[2], &g[2], &dz[2])?;
                 convt::backward_weight(b, &s.d1, &a[1], &dz[2], m.g(4), false, cs, mm)?;
                 convt::backward_bias(b, &s.d1, &dz[2], m.g(5), false)?;
                 convt::backward_input(b, &s.d1, m.w(4), &dz[2], &g[1], cs, mm)?;
-                conv1d::act_backward(b, CAct::Relu, s.e2.out_len(), &a[1], &g[1], &dz[1])?;
+                conv1d::act_backward(b, Act::Relu, s.e2.out_len(), &a[1], &g[1], &dz[1])?;
                 conv1d::backward_weight(b, &s.e2, &a[0], &dz[1], m.g(2), false, cs, mm)?;
                 conv1d::backward_bias(b, &s.e2, &dz[1], m.g(3), false)?;
                 conv1d::backward_input(b, &s.e2, m.w(2), &dz[1], &g[0], cs, mm)?;
-                conv1d::act_backward(b, CAct::Relu, s.e1.out_len(), &a[0], &g[0], &dz[0])?;
+                conv1d::act_backward(b, Act::Relu, s.e1.out_len(), &a[0], &g[0], &dz[0])?;
                 conv1d::backward_weight(b, &s.e1, &self.x, &dz[0], m.g(0), false, cs, mm)?;
                 conv1d::backward_bias(b, &s.e1, &dz[0], m.g(1), false)?;
             }

@@ -24,7 +24,7 @@ use crate::nn::elementwise::{relu_backward, relu_forward};
 use crate::nn::loss::{self, GradOut};
 use crate::nn::matmul::MatmulVariant;
 use crate::nn::pool1d::{self, Pool1dShape};
-use crate::nn::{Act, Act as CAct};
+use crate::nn::Act;
 
 /// Input bytes per sample: 4 packets × 80 bytes (docs/MODELS.md §3).
 pub const INPUT: usize = 320;
@@ -230,7 +230,7 @@ impl Shapes {
             k: 6,
             stride: 1,
             pad: 5,
-            act: CAct::Relu,
+            act: Act::Relu,
         };
         let d = |i, o| DenseShape::new(n, i, o, mm);
         Shapes {
@@ -648,13 +648,13 @@ impl DocRun {
         pool1d::max_backward(b, &s.pool2, &gs.g_p2, &br.arg2, &gs.g_b2)?;
         norm_bwd(b, 1, &br.c2, &gs.g_b2, &gs.g_c2)?;
         // The ReLU sits between conv2 and its batch-norm: undo it before the conv backward.
-        conv1d::act_backward(b, CAct::Relu, s.conv2.out_len(), &br.c2, &gs.g_c2, &gs.dz2)?;
+        conv1d::act_backward(b, Act::Relu, s.conv2.out_len(), &br.c2, &gs.g_c2, &gs.dz2)?;
         conv1d::backward_weight(b, &s.conv2, &br.p1, &gs.dz2, m.g(ix::CONV2), acc, cs, mm)?;
         conv1d::backward_bias(b, &s.conv2, &gs.dz2, m.g(ix::CONV2 + 1), acc)?;
         conv1d::backward_input(b, &s.conv2, m.w(ix::CONV2), &gs.dz2, &gs.g_p1, cs, mm)?;
         pool1d::max_backward(b, &s.pool1, &gs.g_p1, &br.arg1, &gs.g_b1)?;
         norm_bwd(b, 0, &br.c1, &gs.g_b1, &gs.g_c1)?;
-        conv1d::act_backward(b, CAct::Relu, s.conv1.out_len(), &br.c1, &gs.g_c1, &gs.dz1)?;
+        conv1d::act_backward(b, Act::Relu, s.conv1.out_len(), &br.c1, &gs.g_c1, &gs.dz1)?;
         conv1d::backward_weight(b, &s.conv1, &br.x, &gs.dz1, m.g(ix::CONV1), acc, cs, mm)?;
         conv1d::backward_bias(b, &s.conv1, &gs.dz1, m.g(ix::CONV1 + 1), acc)
     }

@@ -19,7 +19,7 @@ use crate::nn::elementwise::relu_backward;
 use crate::nn::loss::{self, GradOut};
 use crate::nn::matmul::MatmulVariant;
 use crate::nn::reparam::{self, NoiseKey};
-use crate::nn::{Act, Act as Activation};
+use crate::nn::Act;
 
 pub const SIDE: usize = 64;
 pub const PIXELS: usize = SIDE * SIDE;
@@ -408,7 +408,7 @@ impl VaeRun {
         conv2d_forward(
             b,
             &s.e0,
-            Activation::Relu,
+            Act::Relu,
             &self.xs[c],
             m.w(ix::E0W),
             Some(m.w(ix::E0B)),
@@ -418,7 +418,7 @@ impl VaeRun {
         conv2d_forward(
             b,
             &s.e1,
-            Activation::Relu,
+            Act::Relu,
             &a.c1,
             m.w(ix::E1W),
             Some(m.w(ix::E1B)),
@@ -428,7 +428,7 @@ impl VaeRun {
         conv2d_forward(
             b,
             &s.e2,
-            Activation::Relu,
+            Act::Relu,
             &a.c2,
             m.w(ix::E2W),
             Some(m.w(ix::E2B)),
@@ -484,7 +484,7 @@ impl VaeRun {
         conv_transpose2d_forward(
             b,
             &s.d0,
-            Activation::Relu,
+            Act::Relu,
             &a.d0,
             m.w(ix::D0W),
             Some(m.w(ix::D0B)),
@@ -494,7 +494,7 @@ impl VaeRun {
         conv_transpose2d_forward(
             b,
             &s.d1,
-            Activation::Relu,
+            Act::Relu,
             &a.d1,
             m.w(ix::D1W),
             Some(m.w(ix::D1B)),
@@ -504,7 +504,7 @@ impl VaeRun {
         conv_transpose2d_forward(
             b,
             &s.d2,
-            Activation::None,
+            Act::None,
             &a.d2,
             m.w(ix::D2W),
             Some(m.w(ix::D2B)),
@@ -562,7 +562,7 @@ impl VaeRun {
         conv_transpose2d_backward(
             b,
             &s.d2,
-            Activation::None,
+            Act::None,
             &a.d2,
             m.w(ix::D2W),
             None,
@@ -573,7 +573,7 @@ impl VaeRun {
         conv_transpose2d_backward(
             b,
             &s.d1,
-            Activation::Relu,
+            Act::Relu,
             &a.d1,
             m.w(ix::D1W),
             Some(&a.d2),
@@ -584,7 +584,7 @@ impl VaeRun {
         conv_transpose2d_backward(
             b,
             &s.d0,
-            Activation::Relu,
+            Act::Relu,
             &a.d0,
             m.w(ix::D0W),
             Some(&a.d1),
@@ -646,7 +646,7 @@ impl VaeRun {
         conv2d_backward(
             b,
             &s.e2,
-            Activation::Relu,
+            Act::Relu,
             &a.c2,
             m.w(ix::E2W),
             Some(&a.h),
@@ -657,7 +657,7 @@ impl VaeRun {
         conv2d_backward(
             b,
             &s.e1,
-            Activation::Relu,
+            Act::Relu,
             &a.c1,
             m.w(ix::E1W),
             Some(&a.c2),
@@ -668,7 +668,7 @@ impl VaeRun {
         conv2d_backward(
             b,
             &s.e0,
-            Activation::Relu,
+            Act::Relu,
             &self.xs[c],
             m.w(ix::E0W),
             Some(&a.c1),

@@ -1,4 +1,4 @@
-//! `gpu-nids ingest` and `bench ingest` (`inspect` is `data::inspect`'s).
+//! `gpu-nids ingest` and `bench ingest`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,14 +6,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use super::dataset::{DatasetWriter, Header};
-use super::{
+use crate::ingest::dataset::{DatasetWriter, Header};
+use crate::ingest::{
     expand_inputs, ingest, split::Side, Builder, CaptureReader, ClassSource, IngestOptions,
     InputSource, LabelRules, NameTable, PacketLabel, ParsedPacket, SampleKind, SplitOptions,
 };
-// `gpu-nids inspect` reads a dataset: it lives with the reader; main.rs still
-// names it here.
-pub use crate::data::inspect::{run_inspect, InspectArgs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum PairMode {
@@ -105,7 +102,7 @@ impl IngestArgs {
         o.flow.n = self.flow_packets;
         o.flow.l = self.flow_bytes;
         o.flow.anonymise = !self.keep_addresses;
-        o.flow.max_groups = super::flow::default_max_groups_flows(o.flow.n, o.flow.l);
+        o.flow.max_groups = crate::ingest::flow::default_max_groups_flows(o.flow.n, o.flow.l);
         if let Some(m) = self.max_groups {
             if m == 0 {
                 bail!("--max-groups must be positive");

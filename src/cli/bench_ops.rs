@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 
-use crate::gpu::cli::GpuArgs;
+use crate::cli::gpu::GpuArgs;
 
 /// Kernel times summed by entry point, largest first.
 pub fn print_profile(times: &[crate::gpu::KernelTime]) {

@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::context::{enumerate, AdapterSummary, Gpu, GpuOptions, LimitsMode};
+use crate::gpu::context::{enumerate, AdapterSummary, Gpu, GpuOptions, LimitsMode};
 use crate::nn::matmul::{matmul, MatmulParams, MatmulVariant, Trans};
 
 /// Adapter selection, shared by every subcommand that runs kernels.
@@ -98,7 +98,7 @@ pub fn devices(a: &DevicesArgs) -> Result<()> {
     let opts = a.gpu.options();
     let (adapters, chosen) = enumerate(&opts)?;
     if adapters.is_empty() {
-        return Err(super::GpuError::NoAdapter.into());
+        return Err(crate::gpu::GpuError::NoAdapter.into());
     }
     println!(
         "{} adapter(s), best first (* = the one gpu-nids uses):",

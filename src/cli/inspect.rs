@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::dataset::Dataset;
+use crate::data::dataset::Dataset;
 use crate::ingest::Samples;
 
 #[derive(clap::Args, Debug, Clone)]
