@@ -52,6 +52,18 @@ fn vae_explain_names_the_ttl_column() {
         .packets
         .iter()
         .all(|&(_, v)| (v - 1.0 / 64.0).abs() < 1e-4));
+    // Explained together (one forward), each sample gets its own explanation.
+    let mut other = row;
+    other[9] = 17;
+    let mut both = image.clone();
+    both.extend(other.repeat(64));
+    both.extend_from_slice(&image);
+    let many = s.explain_many(g, &both, 3).unwrap();
+    assert_eq!(many.len(), 3);
+    let first = many[0].as_ref().unwrap();
+    assert_eq!(first.fields, e.fields);
+    assert_eq!(many[2].as_ref().unwrap().fields, e.fields);
+    assert_ne!(many[1].as_ref().unwrap().fields, e.fields);
 }
 
 #[test]

@@ -121,38 +121,45 @@ pub(super) fn score_pending(
         samples: n as u64,
         ..Default::default()
     };
-    for (i, item) in p.items.iter().enumerate() {
-        let sc = scores[i] as f64;
-        if sc > thr {
-            let data = &p.data[i * len..(i + 1) * len];
-            let ex = if cx.explain {
-                scorer.explain(gpu, data).context("explaining an alert")?
-            } else {
-                None
-            };
-            let sig = scorer.signature();
-            let model = AlertModel {
-                kind: scorer.kind(),
-                file,
-                signature_id: sig.signature_id,
-                signature: sig.text,
-                threshold: thr,
-            };
-            let sample = AlertSample {
-                kind,
-                data,
-                meta: &item.meta,
-                rows: &item.rows,
-                link: item.link,
-                flow_l,
-            };
-            let ev = alert_event(&model, &sample, sc, ex.as_ref(), &cx.alert);
-            let line = serde_json::to_string(&ev).context("formatting an alert")?;
-            reorder
-                .held
-                .push(Reverse((item.meta.last_ts_ns, item.seq, mi, line)));
-            out.alerts += 1;
+    let alerted: Vec<usize> = (0..n).filter(|&i| scores[i] as f64 > thr).collect();
+    // One pass explains every alert of the batch.
+    let mut explained = if cx.explain && !alerted.is_empty() {
+        let mut data = Vec::with_capacity(alerted.len() * len);
+        for &i in &alerted {
+            data.extend_from_slice(&p.data[i * len..(i + 1) * len]);
         }
+        scorer
+            .explain_many(gpu, &data, alerted.len())
+            .context("explaining alerts")?
+    } else {
+        vec![None; alerted.len()]
+    };
+    let sig = scorer.signature();
+    for (&i, ex) in alerted.iter().zip(explained.iter_mut()) {
+        let item = &p.items[i];
+        let sc = scores[i] as f64;
+        let data = &p.data[i * len..(i + 1) * len];
+        let model = AlertModel {
+            kind: scorer.kind(),
+            file,
+            signature_id: sig.signature_id,
+            signature: sig.text.clone(),
+            threshold: thr,
+        };
+        let sample = AlertSample {
+            kind,
+            data,
+            meta: &item.meta,
+            rows: &item.rows,
+            link: item.link,
+            flow_l,
+        };
+        let ev = alert_event(&model, &sample, sc, ex.take().as_ref(), &cx.alert);
+        let line = serde_json::to_string(&ev).context("formatting an alert")?;
+        reorder
+            .held
+            .push(Reverse((item.meta.last_ts_ns, item.seq, mi, line)));
+        out.alerts += 1;
     }
     if cx.record_latency {
         let t = Instant::now();

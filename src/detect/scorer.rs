@@ -87,6 +87,19 @@ pub trait Scorer {
     ) -> Result<Option<crate::explain::Explanation>> {
         Ok(None)
     }
+    /// [`Scorer::explain`] of `n` samples lying back to back (models batch it).
+    fn explain_many(
+        &mut self,
+        gpu: &Gpu,
+        samples: &[u8],
+        n: usize,
+    ) -> Result<Vec<Option<crate::explain::Explanation>>> {
+        let len = self.stream().sample_len();
+        samples[..n * len]
+            .chunks(len)
+            .map(|s| self.explain(gpu, s))
+            .collect()
+    }
 }
 
 /// A trained model from the registry with the threshold `detect` alerts at.
@@ -132,6 +145,14 @@ impl Scorer for ModelScorer {
     }
     fn explain(&mut self, gpu: &Gpu, sample: &[u8]) -> Result<Option<crate::explain::Explanation>> {
         self.model.explain(gpu, sample)
+    }
+    fn explain_many(
+        &mut self,
+        gpu: &Gpu,
+        samples: &[u8],
+        n: usize,
+    ) -> Result<Vec<Option<crate::explain::Explanation>>> {
+        self.model.explain_many(gpu, samples, n)
     }
 }
 

@@ -33,6 +33,9 @@ pub trait Scorer {
     /// What drove one sample's score, in header fields and packets; `None` when
     /// the model cannot say.
     fn explain(&mut self, gpu: &Gpu, sample: &[u8]) -> Result<Option<Explanation>>;
+    /// [`Scorer::explain`] of `n` samples lying back to back, in as few passes as
+    /// the model allows.
+    fn explain_many(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Vec<Option<Explanation>>>;
     /// Reconstructions in [0, 1] of up to a few samples, for pictures (models that
     /// reconstruct their input).
     fn reconstructions(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Option<Vec<f32>>>;
@@ -43,6 +46,8 @@ pub trait Scorer {
 /// for a full batch, and a partial batch wastes at most half its forward.
 pub const SCORE_BATCH: usize = 256;
 pub const SMALL_BATCH: usize = 4;
+/// Samples explained per forward pass by byte-error models.
+pub const EXPLAIN_CHUNK: usize = 32;
 
 /// Scoring runs of one model, one per batch size: a request runs at the next power
 /// of two (at least [`SMALL_BATCH`], at most [`SCORE_BATCH`] per pass).
@@ -101,6 +106,55 @@ impl<M: Model> Loaded<M> {
         }
     }
 
+    /// The explanation of a score that is a sum of per-byte reconstruction errors.
+    fn from_errors(&self, sample: &[u8], recon: &[f32], kind: super::ByteError) -> Explanation {
+        use crate::explain;
+        let err: Vec<f64> = sample.iter().zip(recon).map(|(&x, &r)| kind.of(x, r)).collect();
+        match &self.spec {
+            SampleSpec::Images(_) => {
+                let err: Vec<f32> = err.iter().map(|&e| e as f32).collect();
+                Explanation::from_image_errors(sample, &err, crate::ingest::IMAGE_SIDE, explain::TOP)
+            }
+            SampleSpec::Flows(f) => {
+                let mut w = Vec::with_capacity(err.len());
+                for (p, row) in sample.chunks(f.l).enumerate() {
+                    let names = explain::fields::frame_row(row);
+                    for (k, name) in names.into_iter().enumerate().take(row.len()) {
+                        w.push((p, name, err[p * f.l + k]));
+                    }
+                }
+                Explanation::from_weights(&w, explain::TOP)
+            }
+        }
+    }
+
+    /// Occlusion: the sample re-scored with each header field of each packet zeroed,
+    /// and with each packet zeroed, in one batch; what lowers the score drove it
+    /// (when nothing does, the explanation is empty). Flow samples only.
+    fn occlusion(&mut self, gpu: &Gpu, sample: &[u8]) -> Result<Option<Explanation>> {
+        use crate::explain;
+        let SampleSpec::Flows(f) = &self.spec else {
+            return Ok(None);
+        };
+        let occ = explain::flow_occlusions(sample, f.n, f.l);
+        let mut batch = Vec::with_capacity((occ.len() + 1) * sample.len());
+        batch.extend_from_slice(sample);
+        for o in &occ {
+            let start = batch.len();
+            batch.extend_from_slice(sample);
+            for &i in &o.bytes {
+                batch[start + i] = 0;
+            }
+        }
+        let scores: Vec<f64> = self
+            .runs
+            .score(gpu, &self.model, &batch, sample.len(), occ.len() + 1)?
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        Ok(Some(explain::from_occlusions(scores[0], &occ, &scores[1..], explain::TOP)))
+    }
+
     /// The checkpoint's model with its spec and threshold.
     pub fn from_checkpoint(gpu: &Gpu, c: &Checkpoint, origin: &str) -> Result<Self> {
         let kind = c.meta_str("model")?;
@@ -136,55 +190,49 @@ impl<M: Model> Scorer for Loaded<M> {
     }
 
     fn explain(&mut self, gpu: &Gpu, sample: &[u8]) -> Result<Option<Explanation>> {
-        use crate::explain;
         let len = self.spec.sample_len();
         let Some(sample) = sample.get(..len) else {
             bail!("explain: a {} sample is {len} bytes, got {}", self.model.kind(), sample.len());
         };
-        if let Some(kind) = self.model.byte_error() {
-            let recon = self
-                .reconstructions(gpu, sample, 1)?
-                .context("a model scored by byte errors reconstructs its input")?;
-            let err: Vec<f64> = sample.iter().zip(&recon).map(|(&x, &r)| kind.of(x, r)).collect();
-            return Ok(Some(match &self.spec {
-                SampleSpec::Images(_) => {
-                    let err: Vec<f32> = err.iter().map(|&e| e as f32).collect();
-                    Explanation::from_image_errors(sample, &err, crate::ingest::IMAGE_SIDE, explain::TOP)
-                }
-                SampleSpec::Flows(f) => {
-                    let mut w = Vec::with_capacity(len);
-                    for (p, row) in sample.chunks(f.l).enumerate() {
-                        let names = explain::fields::frame_row(row);
-                        for (k, name) in names.into_iter().enumerate().take(row.len()) {
-                            w.push((p, name, err[p * f.l + k]));
-                        }
-                    }
-                    Explanation::from_weights(&w, explain::TOP)
-                }
-            }));
+        Ok(self.explain_many(gpu, sample, 1)?.pop().flatten())
+    }
+
+    /// Byte-error models: one forward per [`EXPLAIN_CHUNK`] samples, each sample's
+    /// per-byte errors mapped to its fields. The others: occlusion, one batch of
+    /// occluded copies per sample.
+    fn explain_many(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Vec<Option<Explanation>>> {
+        let len = self.spec.sample_len();
+        if samples.len() < n * len {
+            bail!("explain: {n} samples of {len} bytes need {} bytes, got {}", n * len, samples.len());
         }
-        let SampleSpec::Flows(f) = &self.spec else {
-            return Ok(None);
+        let mut out = Vec::with_capacity(n);
+        let Some(kind) = self.model.byte_error() else {
+            for s in samples[..n * len].chunks(len) {
+                out.push(self.occlusion(gpu, s)?);
+            }
+            return Ok(out);
         };
-        // Occlusion: the sample re-scored with each header field of each packet
-        // zeroed, and with each packet zeroed, in one batch; what lowers the score
-        // drove it (when nothing does, the explanation is empty).
-        let occ = explain::flow_occlusions(sample, f.n, f.l);
-        let mut batch = Vec::with_capacity((occ.len() + 1) * len);
-        batch.extend_from_slice(sample);
-        for o in &occ {
-            let start = batch.len();
-            batch.extend_from_slice(sample);
-            for &i in &o.bytes {
-                batch[start + i] = 0;
+        for lo in (0..n).step_by(EXPLAIN_CHUNK) {
+            let k = (n - lo).min(EXPLAIN_CHUNK);
+            let chunk = &samples[lo * len..(lo + k) * len];
+            let recon = self
+                .reconstructions(gpu, chunk, k)?
+                .context("a model scored by byte errors reconstructs its input")?;
+            if recon.len() < k * len {
+                // The run reconstructs in micro-batches and keeps only the last one.
+                for s in chunk.chunks(len) {
+                    let r = self
+                        .reconstructions(gpu, s, 1)?
+                        .context("a model scored by byte errors reconstructs its input")?;
+                    out.push(Some(self.from_errors(s, &r, kind)));
+                }
+                continue;
+            }
+            for (s, r) in chunk.chunks(len).zip(recon.chunks(len)) {
+                out.push(Some(self.from_errors(s, r, kind)));
             }
         }
-        let scores: Vec<f64> = self
-            .score(gpu, &batch, occ.len() + 1)?
-            .into_iter()
-            .map(f64::from)
-            .collect();
-        Ok(Some(explain::from_occlusions(scores[0], &occ, &scores[1..], explain::TOP)))
+        Ok(out)
     }
 
     fn reconstructions(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Option<Vec<f32>>> {
