@@ -107,7 +107,7 @@ fn vae_batch(batch: usize) -> HostBatch {
     let mut rng = crate::nn::init::HostRng::new(1);
     let pixels: Vec<u8> = (0..batch * PIXELS)
         .map(|_| {
-            if rng.next_u64() % 4 == 0 {
+            if rng.next_u64().is_multiple_of(4) {
                 (rng.next_u64() % 256) as u8
             } else {
                 255
@@ -135,6 +135,9 @@ fn doc_ids_batch(batch: usize) -> HostBatch {
     }
 }
 
+/// One step's kernel times (`None`: the adapter has no timestamp queries).
+type Profile = Option<Vec<crate::gpu::KernelTime>>;
+
 /// Seconds of `a.steps` Adam steps of `m` on `batch` (after `a.warmup`), and the
 /// samples one step trains on; with `--profile`, one more step kernel by kernel.
 fn bench_model<M: Model>(
@@ -142,7 +145,7 @@ fn bench_model<M: Model>(
     m: &M,
     batch: &HostBatch,
     a: &BenchTrainArgs,
-) -> Result<(f64, usize, Option<Option<Vec<crate::gpu::KernelTime>>>)> {
+) -> Result<(f64, usize, Option<Profile>)> {
     let run = m.run(gpu, batch.n, true)?;
     let opt = OptState::new(gpu, &TrainOptions::default(), m.params(), None)?;
     let record = |t: u64| -> Result<crate::gpu::Batch> {

@@ -61,7 +61,7 @@ fn print_adapter(s: &AdapterSummary, chosen: bool) {
     let l = &s.limits;
     println!(
         "    max storage binding {}, max buffer {}, storage buffers/stage {}",
-        mib(l.max_storage_buffer_binding_size as u64),
+        mib(l.max_storage_buffer_binding_size),
         mib(l.max_buffer_size),
         l.max_storage_buffers_per_shader_stage
     );

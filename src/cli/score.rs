@@ -106,12 +106,10 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             packets: meta.packets,
             score: s,
             alert,
-            label: labelled.then(|| {
-                if meta.label != 0 {
-                    "malicious"
-                } else {
-                    "benign"
-                }
+            label: labelled.then_some(if meta.label != 0 {
+                "malicious"
+            } else {
+                "benign"
             }),
             file: data.file_of(i),
             explain: explanation.as_ref().map(|e| e.to_json()),

@@ -311,12 +311,12 @@ pub fn lines(
     let (x0, x1) = if x0.is_finite() && x1 > x0 {
         (x0, x1)
     } else {
-        (x0.min(0.0).max(f64::MIN), x0.max(0.0) + 1.0)
+        (x0.clamp(f64::MIN, 0.0), x0.max(0.0) + 1.0)
     };
     let (y0, y1) = if y0.is_finite() && y1 > y0 {
         (y0, y1)
     } else {
-        (y0.min(0.0).max(f64::MIN), y0.max(0.0) + 1.0)
+        (y0.clamp(f64::MIN, 0.0), y0.max(0.0) + 1.0)
     };
     let pad = (y1 - y0) * 0.05;
     let root = BitMapBackend::new(path, (800, 520)).into_drawing_area();
