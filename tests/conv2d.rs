@@ -44,9 +44,12 @@ fn convt(d: [usize; 8]) -> ConvLayer {
     })
 }
 
-/// Small shapes of both kinds. The last of each kind has n·ho·wo > 1024 and not a
-/// multiple of the split length, so it runs the split-K (with a remainder part) and
-/// two-level reductions.
+/// Small shapes of both kinds. [3, 2, 38, 38, …] and [3, 2, 19, 19, …] have n·ho·wo > 1024
+/// and not a multiple of the split length, so they run the split-K (with a remainder
+/// part) and two-level reductions. For the subgroup row sums (vec4 rows only):
+/// conv [2, 1, 96, 96, …] (n·ho·wo = 4608) and convT [3, 2, 19, 19, …] (3 planes of
+/// 1444) take its two-level path with padded chunks, convT [3, 2, 1, 1, …] has 2×2
+/// output planes (one vec4 each, fewer than its 8 lanes).
 fn shapes() -> Vec<ConvLayer> {
     vec![
         conv([1, 1, 8, 8, 2, 4, 2, 1]),
@@ -55,11 +58,13 @@ fn shapes() -> Vec<ConvLayer> {
         conv([2, 3, 4, 3, 4, 1, 1, 0]),
         conv([2, 16, 8, 8, 33, 4, 2, 1]),
         conv([3, 2, 38, 38, 3, 4, 2, 1]),
+        conv([2, 1, 96, 96, 2, 4, 2, 1]),
         convt([1, 2, 4, 4, 1, 4, 2, 1]),
         convt([2, 3, 3, 5, 4, 3, 2, 1]),
         convt([2, 2, 5, 5, 3, 3, 1, 0]),
         convt([2, 33, 4, 4, 16, 4, 2, 1]),
         convt([3, 2, 19, 19, 3, 4, 2, 1]),
+        convt([3, 2, 1, 1, 3, 4, 2, 1]),
     ]
 }
 
@@ -156,6 +161,7 @@ fn other(v: MatmulVariant) -> MatmulVariant {
 
 struct BwdCase {
     variant: MatmulVariant,
+    row_sum: RowSumVariant,
     act: Activation,
     accumulate: bool,
     with_dx: bool,
@@ -175,6 +181,7 @@ fn check_backward(l: &ConvLayer, seed: u64, c: &BwdCase) {
 
     let mut work = ConvWork::new(g, l.scratch_lens()).unwrap();
     work.variant = c.variant;
+    work.row_sum = c.row_sum;
     let (gx, gw, gy, gdy) = (
         g.upload(&x).unwrap(),
         g.upload(&w).unwrap(),
@@ -201,7 +208,10 @@ fn check_backward(l: &ConvLayer, seed: u64, c: &BwdCase) {
         dw.iter_mut().zip(&dw0).for_each(|(d, &o)| *d += o as f64);
         db.iter_mut().zip(&db0).for_each(|(d, &o)| *d += o as f64);
     }
-    let what = format!("{l:?} {:?} acc {} {:?}", c.act, c.accumulate, c.variant);
+    let what = format!(
+        "{l:?} {:?} acc {} {:?} {:?}",
+        c.act, c.accumulate, c.variant, c.row_sum
+    );
     assert_close(
         &format!("dw {what}"),
         &g.read(&gdw).unwrap(),
@@ -226,14 +236,31 @@ fn check_backward(l: &ConvLayer, seed: u64, c: &BwdCase) {
     }
 }
 
+/// RowSumVariant::ALL[i], or Tree where the adapter cannot run it (no 8-lane subgroups).
+fn row_sum_variant(i: usize) -> RowSumVariant {
+    let v = RowSumVariant::ALL[i];
+    if v.available(gpu()) {
+        v
+    } else {
+        eprintln!("{v:?} row sums unavailable on this adapter: testing Tree instead");
+        RowSumVariant::Tree
+    }
+}
+
 #[test]
 fn backward_matches_reference() {
     for (i, l) in shapes().iter().enumerate() {
         let seed = 100 + 10 * i as u64;
-        for variant in MatmulVariant::ALL {
-            for (act, accumulate) in [(Activation::None, false), (Activation::Relu, true)] {
+        for (vi, variant) in MatmulVariant::ALL.into_iter().enumerate() {
+            for (ai, (act, accumulate)) in [(Activation::None, false), (Activation::Relu, true)]
+                .into_iter()
+                .enumerate()
+            {
+                // Each shape runs both row-sum variants, each with and without mask and
+                // accumulation.
                 let case = BwdCase {
                     variant,
+                    row_sum: row_sum_variant((vi + ai) % 2),
                     act,
                     accumulate,
                     with_dx: true,
@@ -256,6 +283,7 @@ fn backward_optional_gradients() {
             5,
             &BwdCase {
                 variant: MatmulVariant::Tiled,
+                row_sum: RowSumVariant::Tree,
                 act: Activation::Relu,
                 accumulate: false,
                 with_dx: false,
@@ -267,6 +295,7 @@ fn backward_optional_gradients() {
             6,
             &BwdCase {
                 variant: MatmulVariant::Reg,
+                row_sum: row_sum_variant(1),
                 act: Activation::None,
                 accumulate: true,
                 with_dx: false,

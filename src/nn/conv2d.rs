@@ -15,7 +15,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{grid, Batch, Buf, Gpu, GpuError, Kernel};
-use crate::nn::matmul::{matmul, MatmulParams, MatmulVariant};
+use crate::nn::matmul::{matmul, sg8, MatmulParams, MatmulVariant};
 use crate::nn::Act;
 
 /// conv2d: x [n, c_in, h, w] * weight [c_out, c_in, k, k] → y [n, c_out, ho, wo].
@@ -175,6 +175,9 @@ struct SplitK {
 
 /// Elements summed by one workgroup in the first level of a bias-gradient reduction.
 const ROW_CHUNK: usize = 1024;
+/// The same for the 8-lane subgroup kernel (row_sum_sg): a multiple of 4, long enough
+/// that its loop, not the per-workgroup cost, dominates.
+const SG_CHUNK: usize = 4096;
 /// Split-K sizing: about one wave of workgroups on a large GPU, capped because more
 /// parts only move work into `sum_slices` (each thread walks every part); parts shorter
 /// than SPLIT_MIN_LEN are not worth a tile.
@@ -214,8 +217,12 @@ impl Geom {
         } else {
             0
         };
-        let nchunk = (self.n * bias_plane).div_ceil(ROW_CHUNK);
-        let bpart = if nchunk > 1 { nchunk * bias_rows } else { 0 };
+        let len = self.n * bias_plane;
+        let bpart = RowSumVariant::ALL
+            .iter()
+            .map(|v| v.part_len(bias_rows, len))
+            .max()
+            .unwrap_or(0);
         ScratchLens {
             col: self.ck() * self.np(),
             tr: self.co * self.np(),
@@ -246,11 +253,61 @@ impl ScratchLens {
     }
 }
 
+/// How bias gradients (row sums) are reduced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowSumVariant {
+    /// 256-lane workgroups with a shared-memory tree (conv2d.wgsl row_sum); any adapter.
+    Tree,
+    /// One 8-lane subgroup per workgroup, vec4 loads, subgroupAdd (conv2d_sg.wgsl); only
+    /// where [`sg8`] holds, and only for rows whose layout is vec4-aligned (others fall
+    /// back to `Tree`).
+    Sg,
+}
+
+impl RowSumVariant {
+    pub const ALL: [RowSumVariant; 2] = [RowSumVariant::Tree, RowSumVariant::Sg];
+
+    /// `Sg` where the adapter has 8-lane subgroups, else `Tree`.
+    pub fn for_gpu(gpu: &Gpu) -> Self {
+        if sg8(gpu) {
+            RowSumVariant::Sg
+        } else {
+            RowSumVariant::Tree
+        }
+    }
+
+    /// Whether `gpu` can run this variant.
+    pub fn available(self, gpu: &Gpu) -> bool {
+        self == RowSumVariant::Tree || sg8(gpu)
+    }
+
+    /// First-level chunks per row: padded to a multiple of 4 for `Sg`, whose second
+    /// level reads the partial sums as vec4s.
+    fn nchunk(self, len: usize) -> usize {
+        match self {
+            RowSumVariant::Tree => len.div_ceil(ROW_CHUNK).max(1),
+            RowSumVariant::Sg => match len.div_ceil(SG_CHUNK).max(1) {
+                1 => 1,
+                c => c.next_multiple_of(4),
+            },
+        }
+    }
+
+    /// Partial sums `rows` rows of `len` need in `ConvWork::part` (0: one level).
+    fn part_len(self, rows: usize, len: usize) -> usize {
+        match self.nchunk(len) {
+            1 => 0,
+            c => c * rows,
+        }
+    }
+}
+
 /// Scratch buffers plus the matmul variant; reusable across layers and steps (the
 /// contents are dead between calls). Three separate buffers because one dispatch may
 /// read one while writing another, which wgpu forbids within a single buffer.
 pub struct ConvWork {
     pub variant: MatmulVariant,
+    pub row_sum: RowSumVariant,
     col: Buf<f32>,
     tr: Buf<f32>,
     part: Buf<f32>,
@@ -260,6 +317,7 @@ impl ConvWork {
     pub fn new(gpu: &Gpu, lens: ScratchLens) -> Result<ConvWork, GpuError> {
         Ok(ConvWork {
             variant: MatmulVariant::for_gpu(gpu),
+            row_sum: RowSumVariant::for_gpu(gpu),
             col: gpu.zeros(lens.col)?,
             tr: gpu.zeros(lens.tr)?,
             part: gpu.zeros(lens.part)?,
@@ -830,7 +888,14 @@ fn row_sums(
     if l.rows == 0 {
         return Ok(());
     }
-    let nchunk = l.len.div_ceil(ROW_CHUNK).max(1);
+    let vec4 = [l.seg, l.seg_stride, l.row_stride, l.len]
+        .iter()
+        .all(|v| v % 4 == 0)
+        && l.seg >= 4;
+    if work.row_sum == RowSumVariant::Sg && vec4 {
+        return row_sums_sg(b, l, src, mask, out, acc, work);
+    }
+    let nchunk = RowSumVariant::Tree.nchunk(l.len);
     let first = ConvParams {
         rows: l.rows as u32,
         len: l.len as u32,
@@ -874,6 +939,51 @@ fn row_sums(
         &[work.part.raw(), work.part.raw(), out],
         [1, l.rows as u32, 1],
     )
+}
+
+/// [`row_sums`] on the subgroup kernel; the layout is vec4-aligned.
+fn row_sums_sg(
+    b: &mut Batch,
+    l: &RowLayout,
+    src: &wgpu::Buffer,
+    mask: Option<&wgpu::Buffer>,
+    out: &wgpu::Buffer,
+    acc: bool,
+    work: &ConvWork,
+) -> Result<(), GpuError> {
+    let nchunk = RowSumVariant::Sg.nchunk(l.len);
+    let kernel = Kernel::new("conv2d_sg", "row_sum_sg");
+    let first = ConvParams {
+        rows: l.rows as u32,
+        len: l.len as u32,
+        seg: l.seg as u32,
+        seg_stride: l.seg_stride as u32,
+        row_stride: l.row_stride as u32,
+        chunk: if nchunk == 1 { l.len } else { SG_CHUNK } as u32,
+        nchunk: nchunk as u32,
+        act: mask.is_some() as u32,
+        flag: (acc && nchunk == 1) as u32,
+        ..Default::default()
+    };
+    let aux = mask.unwrap_or(src);
+    let groups = [nchunk as u32, l.rows as u32, 1];
+    if nchunk == 1 {
+        return b.dispatch(kernel, &first, &[src, aux, out], groups);
+    }
+    b.dispatch(kernel, &first, &[src, aux, work.part.raw()], groups)?;
+    let n = nchunk as u32;
+    let second = ConvParams {
+        rows: l.rows as u32,
+        len: n,
+        seg: n,
+        row_stride: n,
+        chunk: n,
+        nchunk: 1,
+        flag: acc as u32,
+        ..Default::default()
+    };
+    let part = work.part.raw();
+    b.dispatch(kernel, &second, &[part, part, out], [1, l.rows as u32, 1])
 }
 
 // ---- benchmark shapes ----
