@@ -44,12 +44,13 @@ fn convt(d: [usize; 8]) -> ConvLayer {
     })
 }
 
-/// Small shapes of both kinds. [3, 2, 38, 38, …] and [3, 2, 19, 19, …] have n·ho·wo > 1024
-/// and not a multiple of the split length, so they run the split-K (with a remainder
-/// part) and two-level reductions. For the subgroup row sums (vec4 rows only):
-/// conv [2, 1, 96, 96, …] (n·ho·wo = 4608) and convT [3, 2, 19, 19, …] (3 planes of
-/// 1444) take its two-level path with padded chunks, convT [3, 2, 1, 1, …] has 2×2
-/// output planes (one vec4 each, fewer than its 8 lanes).
+/// Small shapes of both kinds, with planes that are and are not multiples of 4 (the
+/// vec4 to_channel_major4 and the scalar to_channel_major). [3, 2, 38, 38, …] and
+/// [3, 2, 19, 19, …] have n·ho·wo > 1024 and not a multiple of the split length, so they
+/// run the split-K (with a remainder part) and two-level reductions. For the subgroup
+/// row sums (vec4 rows only): conv [2, 1, 96, 96, …] (n·ho·wo = 4608) and convT
+/// [3, 2, 19, 19, …] (3 planes of 1444) take its two-level path with padded chunks,
+/// convT [3, 2, 1, 1, …] has 2×2 output planes (one vec4 each, fewer than its 8 lanes).
 fn shapes() -> Vec<ConvLayer> {
     vec![
         conv([1, 1, 8, 8, 2, 4, 2, 1]),

@@ -862,6 +862,17 @@ fn to_channel_major(
         act: mask.is_some() as u32,
         ..Default::default()
     };
+    if plane.is_multiple_of(4) && p.total > 0 {
+        // One invocation per 4 elements (shaders/conv2d_tr4.wgsl).
+        let quads = (plane / 4) as u32;
+        let groups = [quads.div_ceil(8), n as u32, c as u32];
+        return b.dispatch(
+            Kernel::new("conv2d_tr4", "to_channel_major4"),
+            &p,
+            &[src, mask.unwrap_or(src), dst],
+            groups,
+        );
+    }
     launch_1d(b, "to_channel_major", &p, src, mask.unwrap_or(src), dst)
 }
 

@@ -1,0 +1,37 @@
+// to_channel_major of shaders/conv2d.wgsl (same params and result) when the plane h·w is a
+// multiple of 4: NCHW [n, c, h·w] → channel-major [c, n·h·w], optionally ReLU-masked, one
+// vec4 per invocation. The grid carries (quad, sample, channel), so there is no integer
+// division (which CPU adapters run one lane at a time), and each lane moves 4 elements
+// with one load per buffer.
+// Host-side precondition (src/nn/conv2d.rs): h·w a multiple of 4.
+
+struct Params {
+    n: u32, c: u32, h: u32, w: u32,
+    ho: u32, wo: u32, k: u32, stride: u32,
+    pad: u32, total: u32, act: u32, flag: u32,
+    rows: u32, len: u32, seg: u32, seg_stride: u32,
+    row_stride: u32, chunk: u32, nchunk: u32, spare: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+// src: NCHW input; aux: the ReLU output used as a mask (act = 1), or any buffer.
+@group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> aux: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
+
+const ACT_RELU: u32 = 1u;
+
+// Grid: x = quads of one plane (h·w/4, 8 per workgroup), y = sample, z = channel.
+@compute @workgroup_size(8, 1, 1)
+fn to_channel_major4(@builtin(global_invocation_id) gid: vec3<u32>,
+                     @builtin(workgroup_id) wid: vec3<u32>) {
+    let hw4 = p.h * p.w / 4u;
+    let quad = gid.x;
+    if (quad >= hw4) { return; }
+    let b = wid.y;
+    let ch = wid.z;
+    let i = (b * p.c + ch) * hw4 + quad;
+    var v = src[i];
+    if (p.act == ACT_RELU) { v = select(v, vec4<f32>(0.0), aux[i] <= vec4<f32>(0.0)); }
+    dst[(ch * p.n + b) * hw4 + quad] = v;
+}
