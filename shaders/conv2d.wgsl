@@ -138,7 +138,7 @@ fn to_channel_major(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 }
 
 // Row sums, two-level: workgroup (chunk, row) sums elements [chunk·len_c, …) of row
-// `row` with a shared-memory tree and writes dst[row·nchunk + chunk] (flag = 1: adds to
+// `row` through shared memory and writes dst[row·nchunk + chunk] (flag = 1: adds to
 // it). Element j of a row sits at row·row_stride + (j / seg)·seg_stride + j % seg,
 // which covers both a channel of an NCHW tensor and a plain contiguous row.
 var<workgroup> partial: array<f32, 256>;
@@ -154,15 +154,21 @@ fn row_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         let seg = j / p.seg;
         s = s + masked(row * p.row_stride + seg * p.seg_stride + (j - seg * p.seg));
     }
+    // Two barriers rather than a tree's eight (each barrier costs CPU adapters a pass over
+    // the workgroup): lanes 0..15 each fold 16 partials (consecutive lanes reading
+    // consecutive words), then lane 0 folds those 16.
     partial[li] = s;
     workgroupBarrier();
-    for (var half = WG / 2u; half > 0u; half = half / 2u) {
-        if (li < half) { partial[li] = partial[li] + partial[li + half]; }
-        workgroupBarrier();
+    if (li < 16u) {
+        var t = 0.0;
+        for (var i = 0u; i < WG; i = i + 16u) { t = t + partial[i + li]; }
+        partial[li] = t;
     }
+    workgroupBarrier();
     if (li == 0u) {
+        var v = 0.0;
+        for (var i = 0u; i < 16u; i = i + 1u) { v = v + partial[i]; }
         let o = row * p.nchunk + chunk;
-        var v = partial[0];
         if (p.flag == 1u) { v = v + dst[o]; }
         dst[o] = v;
     }

@@ -47,10 +47,11 @@ fn convt(d: [usize; 8]) -> ConvLayer {
 /// Small shapes of both kinds, with planes that are and are not multiples of 4 (the
 /// vec4 to_channel_major4 and the scalar to_channel_major). [3, 2, 38, 38, …] and
 /// [3, 2, 19, 19, …] have n·ho·wo > 1024 and not a multiple of the split length, so they
-/// run the split-K (with a remainder part) and two-level reductions. For the subgroup
-/// row sums (vec4 rows only): conv [2, 1, 96, 96, …] (n·ho·wo = 4608) and convT
-/// [3, 2, 19, 19, …] (3 planes of 1444) take its two-level path with padded chunks,
-/// convT [3, 2, 1, 1, …] has 2×2 output planes (one vec4 each, fewer than its 8 lanes).
+/// run the split-K (with a remainder part). Row sums: [3, 1, 128, 128, …] and
+/// [3, 1, 32, 32, …] (rows of 3·4096) take both variants' two-level paths with a partial
+/// last chunk (Tree: 8192 per chunk; Sg: 4096, padded to 4 chunks); for Sg also conv
+/// [2, 1, 96, 96, …] and convT [3, 2, 19, 19, …] (padded chunks), and convT
+/// [3, 2, 1, 1, …] with 2×2 output planes (one vec4 each, fewer than its 8 lanes).
 fn shapes() -> Vec<ConvLayer> {
     vec![
         conv([1, 1, 8, 8, 2, 4, 2, 1]),
@@ -60,12 +61,14 @@ fn shapes() -> Vec<ConvLayer> {
         conv([2, 16, 8, 8, 33, 4, 2, 1]),
         conv([3, 2, 38, 38, 3, 4, 2, 1]),
         conv([2, 1, 96, 96, 2, 4, 2, 1]),
+        conv([3, 1, 128, 128, 1, 4, 2, 1]),
         convt([1, 2, 4, 4, 1, 4, 2, 1]),
         convt([2, 3, 3, 5, 4, 3, 2, 1]),
         convt([2, 2, 5, 5, 3, 3, 1, 0]),
         convt([2, 33, 4, 4, 16, 4, 2, 1]),
         convt([3, 2, 19, 19, 3, 4, 2, 1]),
         convt([3, 2, 1, 1, 3, 4, 2, 1]),
+        convt([3, 1, 32, 32, 1, 4, 2, 1]),
     ]
 }
 

@@ -174,7 +174,7 @@ struct SplitK {
 }
 
 /// Elements summed by one workgroup in the first level of a bias-gradient reduction.
-const ROW_CHUNK: usize = 1024;
+const ROW_CHUNK: usize = 8192;
 /// The same for the 8-lane subgroup kernel (row_sum_sg): a multiple of 4, long enough
 /// that its loop, not the per-workgroup cost, dominates.
 const SG_CHUNK: usize = 4096;
@@ -267,9 +267,11 @@ pub enum RowSumVariant {
 impl RowSumVariant {
     pub const ALL: [RowSumVariant; 2] = [RowSumVariant::Tree, RowSumVariant::Sg];
 
-    /// `Sg` where the adapter has 8-lane subgroups, else `Tree`.
+    /// `Sg` where the adapter has 8-lane subgroups, else `Tree`; `GPU_NIDS_ROWSUM=tree`
+    /// forces `Tree` (for comparisons).
     pub fn for_gpu(gpu: &Gpu) -> Self {
-        if sg8(gpu) {
+        let tree = std::env::var("GPU_NIDS_ROWSUM").is_ok_and(|v| v == "tree");
+        if sg8(gpu) && !tree {
             RowSumVariant::Sg
         } else {
             RowSumVariant::Tree
