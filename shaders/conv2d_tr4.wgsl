@@ -1,8 +1,8 @@
 // to_channel_major of shaders/conv2d.wgsl (same params and result) when the plane h·w is a
-// multiple of 4: NCHW [n, c, h·w] → channel-major [c, n·h·w], optionally ReLU-masked, one
-// vec4 per invocation. The grid carries (quad, sample, channel), so there is no integer
-// division (which CPU adapters run one lane at a time), and each lane moves 4 elements
-// with one load per buffer.
+// multiple of 4: NCHW [n, c, h·w] → channel-major [c, n·h·w], optionally ReLU-masked,
+// as vec4s (one load per buffer per 4 elements). The grid carries (quads, sample,
+// channel), so there is no integer division (which CPU adapters run one lane at a time);
+// each lane moves 4 vec4s, so that a CPU adapter's per-workgroup cost is spread wider.
 // Host-side precondition (src/nn/conv2d.rs): h·w a multiple of 4.
 
 struct Params {
@@ -21,17 +21,24 @@ struct Params {
 
 const ACT_RELU: u32 = 1u;
 
-// Grid: x = quads of one plane (h·w/4, 8 per workgroup), y = sample, z = channel.
+// Grid: x = runs of 32 quads of one plane (h·w/4; 8 lanes per workgroup, 4 quads per
+// lane, consecutive lanes on consecutive quads), y = sample, z = channel.
 @compute @workgroup_size(8, 1, 1)
-fn to_channel_major4(@builtin(global_invocation_id) gid: vec3<u32>,
+fn to_channel_major4(@builtin(local_invocation_index) li: u32,
                      @builtin(workgroup_id) wid: vec3<u32>) {
     let hw4 = p.h * p.w / 4u;
-    let quad = gid.x;
-    if (quad >= hw4) { return; }
     let b = wid.y;
     let ch = wid.z;
-    let i = (b * p.c + ch) * hw4 + quad;
-    var v = src[i];
-    if (p.act == ACT_RELU) { v = select(v, vec4<f32>(0.0), aux[i] <= vec4<f32>(0.0)); }
-    dst[(ch * p.n + b) * hw4 + quad] = v;
+    let si = (b * p.c + ch) * hw4;
+    let di = (ch * p.n + b) * hw4;
+    for (var k = 0u; k < 4u; k = k + 1u) {
+        let quad = wid.x * 32u + k * 8u + li;
+        if (quad < hw4) {
+            var v = src[si + quad];
+            if (p.act == ACT_RELU) {
+                v = select(v, vec4<f32>(0.0), aux[si + quad] <= vec4<f32>(0.0));
+            }
+            dst[di + quad] = v;
+        }
+    }
 }

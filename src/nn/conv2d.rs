@@ -865,9 +865,9 @@ fn to_channel_major(
         ..Default::default()
     };
     if plane.is_multiple_of(4) && p.total > 0 {
-        // One invocation per 4 elements (shaders/conv2d_tr4.wgsl).
+        // 4 vec4s per invocation, 32 per workgroup (shaders/conv2d_tr4.wgsl).
         let quads = (plane / 4) as u32;
-        let groups = [quads.div_ceil(8), n as u32, c as u32];
+        let groups = [quads.div_ceil(32), n as u32, c as u32];
         return b.dispatch(
             Kernel::new("conv2d_tr4", "to_channel_major4"),
             &p,
