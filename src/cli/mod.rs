@@ -4,7 +4,8 @@
 //! - [`train`]: `train vae | doc-ids | ae | conv-ae`;
 //! - [`score`], [`eval`]: any checkpoint, through the model registry;
 //! - [`bench`]: `bench train` and `bench ops`;
-//! - [`ingest`], [`devices`], [`detect`]: the other subcommands' arguments.
+//! - [`ingest`], [`inspect`], [`gpu`] (devices, bench matmul), [`detect`], [`bench_ops`]:
+//!   the other subcommands.
 
 pub mod bench;
 pub mod bench_ops;

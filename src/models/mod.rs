@@ -81,7 +81,7 @@ pub trait Model: Sized + 'static {
     }
 
     /// Reads the model out of a checkpoint (tensors named and shaped as
-    /// `tensor_specs` says; `prefix` selects e.g. the `last.` copy).
+    /// `tensor_specs` says, checked).
     fn load(gpu: &Gpu, c: &Checkpoint, origin: &str) -> Result<Self> {
         let kind = c.meta_str("model")?.to_string();
         let values = Self::tensor_specs(c, &kind, origin)?
