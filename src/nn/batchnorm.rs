@@ -140,9 +140,11 @@ impl BnVariant {
     pub const ALL: [BnVariant; 3] = [BnVariant::Tree, BnVariant::Cols, BnVariant::Sg];
 
     /// `Cols` for (N, F) data with n ≤ 4096, else `Sg` where the adapter has 8-lane
-    /// subgroups, else `Tree`.
+    /// subgroups, else `Tree`; `GPU_NIDS_BN=tree` forces `Tree` (for comparisons).
     pub fn for_shape(gpu: &Gpu, s: &BatchNormShape) -> Self {
-        if s.l == 1 && s.n <= COLS_MAX_N {
+        if std::env::var("GPU_NIDS_BN").is_ok_and(|v| v == "tree") {
+            BnVariant::Tree
+        } else if s.l == 1 && s.n <= COLS_MAX_N {
             BnVariant::Cols
         } else if sg8(gpu) {
             BnVariant::Sg
