@@ -155,3 +155,65 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         out[a] = k * (dy[a] - mdy - xh * mdyx);
     }
 }
+
+// (N, F) data (l = 1), one invocation per channel looping over the n rows: neighbouring
+// invocations read neighbouring features, and there is no cross-invocation reduction, so
+// no barriers (each costs CPU adapters a pass over the workgroup). The host picks these
+// for l = 1 and short n (src/nn/batchnorm.rs, `BnVariant::Cols`).
+@compute @workgroup_size(64, 1, 1)
+fn train_forward_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let ch = gid.x + gid.y * nwg.x * 64u;
+    if (ch >= p.c) { return; }
+    let fm = f32(p.n);
+    var s = 0.0;
+    for (var r = 0u; r < p.n; r = r + 1u) { s = s + x[r * p.c + ch]; }
+    let mean = s / fm;
+    var q = 0.0;
+    for (var r = 0u; r < p.n; r = r + 1u) { let d = x[r * p.c + ch] - mean; q = q + d * d; }
+    let var_b = q / fm;
+    let inv = 1.0 / sqrt(var_b + p.eps);
+    saved[ch] = mean;
+    saved[p.c + ch] = inv;
+    if (p.update_running != 0u) {
+        ch0[ch] = (1.0 - p.momentum) * ch0[ch] + p.momentum * mean;
+        ch1[ch] = (1.0 - p.momentum) * ch1[ch] + p.momentum * var_b * fm / (fm - 1.0);
+    }
+    let g = gamma[ch] * inv;
+    let bb = beta[ch];
+    for (var r = 0u; r < p.n; r = r + 1u) {
+        let a = r * p.c + ch;
+        out[a] = fma(x[a] - mean, g, bb);
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn backward_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let ch = gid.x + gid.y * nwg.x * 64u;
+    if (ch >= p.c) { return; }
+    let mean = saved[ch];
+    let inv = saved[p.c + ch];
+    var s1 = 0.0;
+    var s2 = 0.0;
+    for (var r = 0u; r < p.n; r = r + 1u) {
+        let a = r * p.c + ch;
+        let g = dy[a];
+        s1 = s1 + g;
+        s2 = s2 + g * (x[a] - mean) * inv;
+    }
+    if (p.accumulate != 0u) {
+        ch0[ch] = ch0[ch] + s2;
+        ch1[ch] = ch1[ch] + s1;
+    } else {
+        ch0[ch] = s2;
+        ch1[ch] = s1;
+    }
+    let fm = f32(p.n);
+    let k = gamma[ch] * inv;
+    let mdy = s1 / fm;
+    let mdyx = s2 / fm;
+    for (var r = 0u; r < p.n; r = r + 1u) {
+        let a = r * p.c + ch;
+        let xh = (x[a] - mean) * inv;
+        out[a] = k * (dy[a] - mdy - xh * mdyx);
+    }
+}

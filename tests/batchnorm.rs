@@ -1,11 +1,11 @@
 //! Batch-norm on the GPU vs the f64 reference over (N, C, L) and (N, F): training
 //! forward with saved statistics and the running update, eval forward, backward with
-//! and without accumulation; the reference backward vs central finite differences.
+//! and without accumulation, each kernel variant selected explicitly; the reference backward vs central finite differences.
 
 mod common;
 use common::*;
 use gpu_nids::models::bench_shapes;
-use gpu_nids::nn::batchnorm::{self, BatchNormShape};
+use gpu_nids::nn::batchnorm::{self, BatchNormShape, BnVariant};
 
 /// Covers one channel per workgroup (n·l ≥ 256), several (short rows), the (N, F)
 /// layout with a partial last workgroup, and batch 1. (Not (N, F) at N = 2: there x̂ = ±1
@@ -87,7 +87,11 @@ fn training_forward_backward_and_running_update_match_reference() {
         let (wy, wmean, winv) = batchnorm::train_forward_ref(s, &x, &gamma, &beta);
         let (wrm, wrv) = batchnorm::running_update_ref(s, &x, &to_f64(&d.rmean), &to_f64(&d.rvar));
         let (wdx, wdg, wdb) = batchnorm::backward_ref(s, &x, &gamma, &dy);
-        for (update, acc) in [(true, false), (false, true)] {
+        let cases = BnVariant::ALL
+            .into_iter()
+            .filter(|v| v.supports(&g, s))
+            .flat_map(|v| [(v, true, false), (v, false, true)]);
+        for (v, update, acc) in cases {
             let gx = g.upload(&d.x).unwrap();
             let ggamma = g.upload(&d.gamma).unwrap();
             let gbeta = g.upload(&d.beta).unwrap();
@@ -100,16 +104,16 @@ fn training_forward_backward_and_running_update_match_reference() {
             let dgamma = g.upload(&d.dgamma0).unwrap();
             let dbeta = g.upload(&d.dbeta0).unwrap();
             let mut b = g.batch();
-            batchnorm::train_forward(
-                &mut b, s, &gx, &ggamma, &gbeta, &gy, &saved, &rm, &rv, update,
+            batchnorm::train_forward_with(
+                &mut b, v, s, &gx, &ggamma, &gbeta, &gy, &saved, &rm, &rv, update,
             )
             .unwrap();
-            batchnorm::backward(
-                &mut b, s, &gx, &gdy, &ggamma, &saved, &gdx, &dgamma, &dbeta, acc,
+            batchnorm::backward_with(
+                &mut b, v, s, &gx, &gdy, &ggamma, &saved, &gdx, &dgamma, &dbeta, acc,
             )
             .unwrap();
             b.submit().unwrap();
-            let what = format!("{s:?} update {update} acc {acc}");
+            let what = format!("{v:?} {s:?} update {update} acc {acc}");
             assert_close(
                 &format!("{what} y"),
                 &g.read(&gy).unwrap(),

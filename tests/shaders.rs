@@ -28,8 +28,9 @@ fn shader_files() -> Vec<(String, String)> {
 fn check_one(path: &str, src: &str) -> Result<(), String> {
     let module =
         naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string_with_path(src, path))?;
-    // Subgroup operations: only the matmul_sg* and conv2d_sg kernels use them, and the
-    // host runs those only on adapters with 8-lane subgroups (src/nn/matmul.rs, `sg8`).
+    // Subgroup operations: only the matmul_sg*, conv2d_sg and batchnorm_sg kernels use
+    // them, and the host runs those only on adapters with 8-lane subgroups
+    // (src/nn/matmul.rs, `sg8`).
     let info = Validator::new(
         ValidationFlags::all(),
         Capabilities::SHADER_FLOAT16 | Capabilities::SUBGROUP,

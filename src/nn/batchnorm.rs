@@ -7,7 +7,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::gpu::{grid, Batch, Buf, GpuError, Kernel};
+use crate::gpu::{grid, Batch, Buf, Gpu, GpuError, Kernel};
+use crate::nn::matmul::sg8;
 
 const SHADER: &str = "batchnorm";
 /// Invocations per workgroup (the shader's WG).
@@ -118,6 +119,79 @@ struct BnParams {
     _p2: u32,
 }
 
+/// Which kernels run the training forward and backward. All compute the same thing;
+/// they differ in how a channel's reduction is spread over invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BnVariant {
+    /// Portable: 256-lane workgroups, a shared-memory tree per channel.
+    Tree,
+    /// Portable, (N, F) data only (l = 1): one invocation per channel looping over the
+    /// rows, no barriers.
+    Cols,
+    /// One 8-lane workgroup per channel reduced by subgroupAdd (shaders/batchnorm_sg.wgsl);
+    /// only where [`sg8`] holds.
+    Sg,
+}
+
+/// Longest column [`BnVariant::Cols`] is picked for: one invocation walks it serially.
+const COLS_MAX_N: usize = 4096;
+
+impl BnVariant {
+    pub const ALL: [BnVariant; 3] = [BnVariant::Tree, BnVariant::Cols, BnVariant::Sg];
+
+    /// `Cols` for (N, F) data with n ≤ 4096, else `Sg` where the adapter has 8-lane
+    /// subgroups, else `Tree`; `GPU_NIDS_BN=tree` forces `Tree` (for comparisons).
+    pub fn for_shape(gpu: &Gpu, s: &BatchNormShape) -> Self {
+        if std::env::var("GPU_NIDS_BN").is_ok_and(|v| v == "tree") {
+            BnVariant::Tree
+        } else if s.l == 1 && s.n <= COLS_MAX_N {
+            BnVariant::Cols
+        } else if sg8(gpu) {
+            BnVariant::Sg
+        } else {
+            BnVariant::Tree
+        }
+    }
+
+    /// Whether this variant can run `s` on `gpu`.
+    pub fn supports(self, gpu: &Gpu, s: &BatchNormShape) -> bool {
+        match self {
+            BnVariant::Tree => true,
+            BnVariant::Cols => s.l == 1,
+            BnVariant::Sg => sg8(gpu),
+        }
+    }
+
+    fn kernel(self, forward: bool) -> Kernel {
+        match (self, forward) {
+            (BnVariant::Tree, true) => Kernel::new(SHADER, "train_forward"),
+            (BnVariant::Tree, false) => Kernel::new(SHADER, "backward"),
+            (BnVariant::Cols, true) => Kernel::new(SHADER, "train_forward_cols"),
+            (BnVariant::Cols, false) => Kernel::new(SHADER, "backward_cols"),
+            (BnVariant::Sg, true) => Kernel::new("batchnorm_sg", "train_forward_sg"),
+            (BnVariant::Sg, false) => Kernel::new("batchnorm_sg", "backward_sg"),
+        }
+    }
+
+    fn groups(self, s: &BatchNormShape) -> [u32; 3] {
+        match self {
+            BnVariant::Tree => s.channel_groups(),
+            BnVariant::Cols => grid(s.c.div_ceil(64) as u32),
+            BnVariant::Sg => grid(s.c as u32),
+        }
+    }
+
+    fn check(self, gpu: &Gpu, s: &BatchNormShape) -> Result<(), GpuError> {
+        if self.supports(gpu, s) {
+            Ok(())
+        } else {
+            Err(GpuError::Launch(format!(
+                "batch_norm: variant {self:?} cannot run {s:?} here"
+            )))
+        }
+    }
+}
+
 /// Training forward: y = γ·(x − mean)/√(var + ε) + β with batch statistics; writes
 /// `saved` (≥ `saved_len()`) for [`backward`]; with `update_running`, moves the
 /// running mean / unbiased variance by `momentum`.
@@ -134,7 +208,39 @@ pub fn train_forward(
     running_var: &Buf<f32>,
     update_running: bool,
 ) -> Result<(), GpuError> {
+    let v = BnVariant::for_shape(b.gpu(), s);
+    train_forward_with(
+        b,
+        v,
+        s,
+        x,
+        gamma,
+        beta,
+        y,
+        saved,
+        running_mean,
+        running_var,
+        update_running,
+    )
+}
+
+/// [`train_forward`] with the kernels chosen explicitly (tests, comparisons).
+#[allow(clippy::too_many_arguments)]
+pub fn train_forward_with(
+    b: &mut Batch,
+    v: BnVariant,
+    s: &BatchNormShape,
+    x: &Buf<f32>,
+    gamma: &Buf<f32>,
+    beta: &Buf<f32>,
+    y: &Buf<f32>,
+    saved: &Buf<f32>,
+    running_mean: &Buf<f32>,
+    running_var: &Buf<f32>,
+    update_running: bool,
+) -> Result<(), GpuError> {
     s.check_train()?;
+    v.check(b.gpu(), s)?;
     x.check_len("batch_norm x", s.len())?;
     y.check_len("batch_norm y", s.len())?;
     saved.check_len("batch_norm saved", s.saved_len())?;
@@ -150,12 +256,7 @@ pub fn train_forward(
     p.update_running = update_running as u32;
     // dy is unused by this entry: bind x (read-only) there.
     let bufs = [x, x, gamma, beta, y, saved, running_mean, running_var];
-    b.run(
-        Kernel::new(SHADER, "train_forward"),
-        &p,
-        &bufs,
-        s.channel_groups(),
-    )
+    b.run(v.kernel(true), &p, &bufs, v.groups(s))
 }
 
 /// Eval forward with the running statistics.
@@ -206,7 +307,27 @@ pub fn backward(
     dbeta: &Buf<f32>,
     accumulate: bool,
 ) -> Result<(), GpuError> {
+    let v = BnVariant::for_shape(b.gpu(), s);
+    backward_with(b, v, s, x, dy, gamma, saved, dx, dgamma, dbeta, accumulate)
+}
+
+/// [`backward`] with the kernels chosen explicitly (tests, comparisons).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_with(
+    b: &mut Batch,
+    v: BnVariant,
+    s: &BatchNormShape,
+    x: &Buf<f32>,
+    dy: &Buf<f32>,
+    gamma: &Buf<f32>,
+    saved: &Buf<f32>,
+    dx: &Buf<f32>,
+    dgamma: &Buf<f32>,
+    dbeta: &Buf<f32>,
+    accumulate: bool,
+) -> Result<(), GpuError> {
     s.check_train()?;
+    v.check(b.gpu(), s)?;
     for (what, buf) in [
         ("batch_norm x", x),
         ("batch_norm dy", dy),
@@ -222,12 +343,7 @@ pub fn backward(
     p.accumulate = accumulate as u32;
     // beta is unused by this entry: bind gamma (read-only) there.
     let bufs = [x, dy, gamma, gamma, dx, saved, dgamma, dbeta];
-    b.run(
-        Kernel::new(SHADER, "backward"),
-        &p,
-        &bufs,
-        s.channel_groups(),
-    )
+    b.run(v.kernel(false), &p, &bufs, v.groups(s))
 }
 
 /// CPU reference: per-channel batch mean and biased variance.
