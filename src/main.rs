@@ -75,14 +75,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Ops(a)) => cli::bench::bench_ops(&a),
         Command::Train(TrainCommand::Vae(a)) => cli::train::train_vae(&a),
         Command::Train(TrainCommand::DocIds(a)) => cli::train::train_doc_ids(&a),
-        Command::Train(TrainCommand::Ae(a)) => cli::train::train_baseline(
-            gpu_nids::models::baselines::BaselineKind::Ae,
-            &a,
-        ),
-        Command::Train(TrainCommand::ConvAe(a)) => cli::train::train_baseline(
-            gpu_nids::models::baselines::BaselineKind::ConvAe,
-            &a,
-        ),
+        Command::Train(TrainCommand::Ae(a)) => {
+            cli::train::train_baseline(gpu_nids::models::baselines::BaselineKind::Ae, &a)
+        }
+        Command::Train(TrainCommand::ConvAe(a)) => {
+            cli::train::train_baseline(gpu_nids::models::baselines::BaselineKind::ConvAe, &a)
+        }
         Command::Bench(BenchCommand::Train(a)) => cli::bench::bench_train(&a),
         Command::Score(a) => cli::score::score(&a),
         Command::Eval(a) => cli::eval::eval(&a),

@@ -11,16 +11,14 @@ use common::{gpu, rand_vec};
 use gpu_nids::checkpoint::Checkpoint;
 use gpu_nids::data::samplers::synthetic_flows;
 use gpu_nids::ingest::{NameTable, Sample, SampleMeta, SampleSet};
+use gpu_nids::models::baselines::BaselineKind;
 use gpu_nids::models::registry;
 use gpu_nids::models::{FlowSpec, ImageSpec};
-use gpu_nids::models::baselines::BaselineKind;
 use gpu_nids::train::{models as jobs, TrainOptions, TrainState};
 
 fn fixture(name: &str) -> Checkpoint {
-    let all: serde_json::Value = serde_json::from_str(include_str!(
-        "fixtures/checkpoints-before-learner.json"
-    ))
-    .unwrap();
+    let all: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/checkpoints-before-learner.json")).unwrap();
     let f = &all[name];
     let mut c = Checkpoint::default();
     for (k, v) in f["meta"].as_object().unwrap() {
@@ -62,7 +60,13 @@ fn images(n: usize) -> SampleSet {
         let data = noise[i * 4096..(i + 1) * 4096]
             .iter()
             .enumerate()
-            .map(|(j, v)| if j % 64 < 40 { (128.0 + 100.0 * v) as u8 } else { 0 })
+            .map(|(j, v)| {
+                if j % 64 < 40 {
+                    (128.0 + 100.0 * v) as u8
+                } else {
+                    0
+                }
+            })
             .collect();
         let meta = SampleMeta {
             first_ts_ns: i as u64,
@@ -95,7 +99,10 @@ fn vae_checkpoint_of_the_earlier_loop_loads_and_resumes() {
     let h = &out.state.history;
     assert_eq!((out.state.epoch, h.len()), (3, 3));
     // The old entries read as today's: their terms, and the validation loss.
-    assert!(h[0].term("BCE").is_some() && h[0].term("KL").is_some(), "{h:?}");
+    assert!(
+        h[0].term("BCE").is_some() && h[0].term("KL").is_some(),
+        "{h:?}"
+    );
     assert!(h[1].val.is_some());
     assert!(h[2].loss.is_finite());
     loads_and_scores(&p, &data.data[..4096]);
@@ -123,9 +130,7 @@ fn doc_ids_checkpoint_with_a_kept_model_loads_and_resumes() {
     let h = &out.state.history;
     assert_eq!(h.len(), 3);
     assert!(h[0].term("l_D").is_some() && h[0].val.is_some(), "{h:?}");
-    assert!(h[0]
-        .extra(gpu_nids::train::REFERENCE_ACCURACY)
-        .is_some());
+    assert!(h[0].extra(gpu_nids::train::REFERENCE_ACCURACY).is_some());
     loads_and_scores(&p, &target.data[..320]);
 }
 

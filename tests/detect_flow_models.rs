@@ -133,10 +133,7 @@ fn damaged_flow_checkpoints_are_clear_errors() {
         c.insert("w", &[1], vec![0.0]);
         c.meta.insert("model".into(), kind.into());
         c.save(&p).unwrap();
-        let e = format!(
-            "{:#}",
-            load_scorer(common::gpu(), &p, None).err().unwrap()
-        );
+        let e = format!("{:#}", load_scorer(common::gpu(), &p, None).err().unwrap());
         assert!(e.contains(&p.display().to_string()), "{e}");
     }
 }

@@ -84,7 +84,10 @@ fn doc_ids_trains_round_trips_and_resumes() {
     }
     assert!(c.tensor("adam.m.fc5.weight").is_ok() && c.tensor("adam.v.head.bias").is_ok());
     let mut loaded = registry::load(g, &full).unwrap();
-    assert_eq!(loaded.spec(), &gpu_nids::models::SampleSpec::Flows(spec.clone()));
+    assert_eq!(
+        loaded.spec(),
+        &gpu_nids::models::SampleSpec::Flows(spec.clone())
+    );
     // JSON metadata keeps the threshold to within f64 printing, not bit for bit.
     let t = loaded
         .threshold()

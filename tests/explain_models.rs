@@ -3,12 +3,12 @@
 
 mod common;
 
-use gpu_nids::models::registry::Loaded;
-use gpu_nids::models::{FlowSpec, ImageSpec, Pair, SampleSpec};
 use gpu_nids::detect::scorer::{ModelScorer, Scorer};
 use gpu_nids::models::baselines::{self, Baseline, BaselineKind};
 use gpu_nids::models::params;
+use gpu_nids::models::registry::Loaded;
 use gpu_nids::models::vae::{param_specs, Vae};
+use gpu_nids::models::{FlowSpec, ImageSpec, Pair, SampleSpec};
 
 fn logit(v: u8) -> f32 {
     let p = (v as f32 / 255.0).clamp(1e-6, 1.0 - 1e-6);

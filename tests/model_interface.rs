@@ -15,11 +15,11 @@ use gpu_nids::models::params::{self, Layer, Param};
 use gpu_nids::models::registry::{self, Entry};
 use gpu_nids::models::{FlowSpec, LossRead, Model, ModelRun, SampleSpec};
 use gpu_nids::nn::dense::{self, DenseShape};
-use gpu_nids::nn::Act;
 use gpu_nids::nn::elementwise::relu_backward;
 use gpu_nids::nn::loss::{self, GradOut};
 use gpu_nids::nn::matmul::MatmulVariant;
 use gpu_nids::nn::reparam::NoiseKey;
+use gpu_nids::nn::Act;
 use gpu_nids::train::{fit, Job, TrainOptions, TrainState};
 
 const INPUT: usize = 320;
@@ -72,8 +72,26 @@ impl TinyRun {
         let [s0, s1] = self.shapes(n);
         let ds = Some(self.scratch.raw());
         let w = |i: usize| m.params[i].w.raw();
-        dense::forward(b, &s0, self.x.raw(), w(0), Some(w(1)), Act::Relu, self.h.raw(), ds)?;
-        dense::forward(b, &s1, self.h.raw(), w(2), Some(w(3)), Act::None, self.y.raw(), ds)?;
+        dense::forward(
+            b,
+            &s0,
+            self.x.raw(),
+            w(0),
+            Some(w(1)),
+            Act::Relu,
+            self.h.raw(),
+            ds,
+        )?;
+        dense::forward(
+            b,
+            &s1,
+            self.h.raw(),
+            w(2),
+            Some(w(3)),
+            Act::None,
+            self.y.raw(),
+            ds,
+        )?;
         Ok(())
     }
 }
@@ -182,7 +200,15 @@ impl ModelRun<TinyAe> for TinyRun {
     }
     fn score(&self, b: &mut Batch, m: &TinyAe, n: usize) -> Result<()> {
         self.forward(b, m, n)?;
-        Ok(loss::score_mse(b, n, INPUT, self.y.raw(), self.x.raw(), self.scores.raw(), 0)?)
+        Ok(loss::score_mse(
+            b,
+            n,
+            INPUT,
+            self.y.raw(),
+            self.x.raw(),
+            self.scores.raw(),
+            0,
+        )?)
     }
     fn score_buffer(&self) -> &Buf<f32> {
         &self.scores
@@ -273,7 +299,10 @@ fn a_model_defined_outside_the_crate_trains_resumes_and_scores() {
         Checkpoint::load(&full).unwrap(),
         Checkpoint::load(&part).unwrap(),
     );
-    assert_eq!(a.tensors, b.tensors, "resumed run differs from the uninterrupted one");
+    assert_eq!(
+        a.tensors, b.tensors,
+        "resumed run differs from the uninterrupted one"
+    );
     assert!(a.tensors.contains_key("adam.m.enc.weight"));
 
     // The registry loads it like any shipped model: checked, with its spec and
@@ -285,7 +314,10 @@ fn a_model_defined_outside_the_crate_trains_resumes_and_scores() {
     assert_eq!(m.spec(), &SampleSpec::Flows(FlowSpec::new(true)));
     assert_eq!(m.threshold().map(|t| t.n), Some(out.threshold.n));
     let (_, val) = split_benign(&data, 0.1);
-    assert_eq!(common::score_indices(m.as_mut(), &data, &val), out.val_scores);
+    assert_eq!(
+        common::score_indices(m.as_mut(), &data, &val),
+        out.val_scores
+    );
     // No byte-wise errors declared: explained by occlusion of fields and packets.
     let e = m.explain(gpu(), &data.data[..INPUT]).unwrap();
     assert!(e.is_some());

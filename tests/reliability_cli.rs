@@ -15,8 +15,8 @@ use std::process::{Command, Stdio};
 use gpu_nids::checkpoint::Checkpoint;
 use gpu_nids::eval::threshold::Threshold;
 use gpu_nids::ingest::CaptureReader;
-use gpu_nids::models::{baselines, params};
 use gpu_nids::models::FlowSpec;
+use gpu_nids::models::{baselines, params};
 use gpu_nids::train::{TrainOptions as FlowTrainOptions, TrainState as FlowTrainState};
 use gpu_nids::util::output;
 

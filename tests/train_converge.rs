@@ -6,9 +6,9 @@ mod common;
 use common::gpu;
 use gpu_nids::checkpoint::Checkpoint;
 use gpu_nids::ingest::{Sample, SampleMeta, SampleSet};
-use gpu_nids::train::plateau::Plateau;
 use gpu_nids::models::ImageSpec;
 use gpu_nids::train::models::train_vae;
+use gpu_nids::train::plateau::Plateau;
 use gpu_nids::train::{TrainOptions, LAST};
 
 /// The VAE parameters of a checkpoint, in `param_specs` order.
@@ -18,7 +18,6 @@ fn params_from(c: &Checkpoint, _origin: &str) -> Option<Vec<Vec<f32>>> {
         .map(|(n, _, _)| c.tensors.get(*n).map(|t| t.1.clone()))
         .collect()
 }
-
 
 /// Traffic-image-like samples: a few dark header rows per image, the rest white.
 fn images(n: usize) -> SampleSet {

@@ -6,8 +6,8 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
-use crate::data::samplers::{synthetic_flows, HostBatch};
 use crate::cli::gpu::GpuArgs;
+use crate::data::samplers::{synthetic_flows, HostBatch};
 use crate::gpu::Gpu;
 use crate::models::baselines::{self, Baseline, BaselineKind};
 use crate::models::doc_ids::{self, DocIds};
@@ -61,11 +61,21 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
     for &batch in &a.batch {
         let (secs, per_step, profile) = match a.model {
             BenchModel::Vae => bench_model(&gpu, &vae_model(&gpu)?, &vae_batch(batch), a)?,
-            BenchModel::DocIds => bench_model(&gpu, &doc_ids_model(&gpu)?, &doc_ids_batch(batch), a)?,
-            BenchModel::Ae => bench_model(&gpu, &baseline(&gpu, BaselineKind::Ae)?, &flow_batch(batch), a)?,
-            BenchModel::ConvAe => {
-                bench_model(&gpu, &baseline(&gpu, BaselineKind::ConvAe)?, &flow_batch(batch), a)?
+            BenchModel::DocIds => {
+                bench_model(&gpu, &doc_ids_model(&gpu)?, &doc_ids_batch(batch), a)?
             }
+            BenchModel::Ae => bench_model(
+                &gpu,
+                &baseline(&gpu, BaselineKind::Ae)?,
+                &flow_batch(batch),
+                a,
+            )?,
+            BenchModel::ConvAe => bench_model(
+                &gpu,
+                &baseline(&gpu, BaselineKind::ConvAe)?,
+                &flow_batch(batch),
+                a,
+            )?,
         };
         let sps = a.steps as f64 / secs;
         println!(
@@ -75,7 +85,9 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
         );
         match profile {
             Some(Some(times)) => super::bench_ops::print_profile(&times),
-            Some(None) => println!("  (this adapter has no timestamp queries: no per-kernel profile)"),
+            Some(None) => {
+                println!("  (this adapter has no timestamp queries: no per-kernel profile)")
+            }
             None => {}
         }
     }
@@ -99,7 +111,11 @@ fn doc_ids_model(gpu: &Gpu) -> Result<DocIds> {
 }
 
 fn baseline(gpu: &Gpu, kind: BaselineKind) -> Result<Baseline> {
-    Ok(Baseline::from_host(gpu, kind, &params::init(&baselines::layers(kind), 0))?)
+    Ok(Baseline::from_host(
+        gpu,
+        kind,
+        &params::init(&baselines::layers(kind), 0),
+    )?)
 }
 
 /// Header-like images: a quarter of the pixels random, the rest white.
@@ -182,4 +198,3 @@ fn time_steps(
     gpu.sync()?;
     Ok(started.elapsed().as_secs_f64())
 }
-

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::CaptureArgs;
+use crate::cli::gpu::GpuArgs;
 use crate::data::Loaded;
 use crate::eval::metrics::{pr_curve, roc_curve};
 use crate::eval::report::{self, Report};
@@ -15,7 +16,6 @@ use crate::eval::scored::{
     compare_table, labels_and_groups, packet_scores, pick_threshold, top_anomaly_json, top_indices,
     write_top_anomalies, Scored,
 };
-use crate::cli::gpu::GpuArgs;
 use crate::gpu::Gpu;
 use crate::models::registry::{self, Scorer};
 use crate::models::SampleSpec;
@@ -139,7 +139,11 @@ fn top_anomalies(
             inputs.extend(pixels.iter().map(|&p| p as f32 / 255.0));
         }
         if recon.len() == inputs.len() && !inputs.is_empty() {
-            let diff: Vec<f32> = inputs.iter().zip(&recon).map(|(x, r)| (x - r).abs()).collect();
+            let diff: Vec<f32> = inputs
+                .iter()
+                .zip(&recon)
+                .map(|(x, r)| (x - r).abs())
+                .collect();
             let rows: Vec<Vec<&[f32]>> = (0..idx.len())
                 .map(|k| {
                     let r = k * len..(k + 1) * len;

@@ -10,10 +10,10 @@
 pub mod bench;
 pub mod bench_ops;
 pub mod detect;
+pub mod eval;
 pub mod gpu;
 pub mod ingest;
 pub mod inspect;
-pub mod eval;
 pub mod score;
 pub mod train;
 

@@ -149,4 +149,3 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             .context("writing scores"),
     }
 }
-

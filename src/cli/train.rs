@@ -8,10 +8,10 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
 use super::{flow_options, CaptureArgs, UntilArgs};
+use crate::cli::gpu::GpuArgs;
 use crate::data::load;
 use crate::data::samplers::{limit_per_class, split_benign};
 use crate::eval::threshold;
-use crate::cli::gpu::GpuArgs;
 use crate::ingest::ClassSource;
 use crate::models::baselines::BaselineKind;
 use crate::models::doc_ids::LossWeights;
@@ -171,10 +171,7 @@ impl FlowTrainFlags {
             epochs: match (self.epochs, fixed) {
                 (Some(e), _) => e,
                 (None, true) => base.epochs,
-                (None, false) => self
-                    .until
-                    .max_epochs
-                    .unwrap_or(DEFAULT_MAX_EPOCHS),
+                (None, false) => self.until.max_epochs.unwrap_or(DEFAULT_MAX_EPOCHS),
             },
             until_plateau: if fixed {
                 None
@@ -288,7 +285,6 @@ pub fn reference_inputs(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-
 /// Prints how training ended and where its outputs are.
 fn report_training(out: &Outcome, output: &Path, title: &str, started: Instant) -> Result<()> {
     let curve = train::loss_curve_path(output);
@@ -372,7 +368,14 @@ pub fn train_vae(a: &TrainVaeArgs) -> Result<()> {
     }
     let gpu = a.gpu.open()?;
     let started = Instant::now();
-    let out = jobs::train_vae(&gpu, &data.set, &opts, &a.output, a.resume.as_deref(), &spec)?;
+    let out = jobs::train_vae(
+        &gpu,
+        &data.set,
+        &opts,
+        &a.output,
+        a.resume.as_deref(),
+        &spec,
+    )?;
     report_training(&out, &a.output, "VAE loss per sample", started)
 }
 

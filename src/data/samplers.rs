@@ -218,8 +218,12 @@ impl BatchSource for ReferenceAndTarget<'_> {
     }
     fn batch(&mut self, _epoch: usize, _k: usize, step: u64) -> HostBatch {
         let n = self.batch as u64;
-        let ri: Vec<usize> = (0..n).map(|k| self.ref_sampler.draw(step * n + k)).collect();
-        let ti: Vec<usize> = (0..n).map(|k| self.tgt_sampler.draw(step * n + k)).collect();
+        let ri: Vec<usize> = (0..n)
+            .map(|k| self.ref_sampler.draw(step * n + k))
+            .collect();
+        let ti: Vec<usize> = (0..n)
+            .map(|k| self.tgt_sampler.draw(step * n + k))
+            .collect();
         let rl: Vec<u32> = ri.iter().map(|&i| self.labels[i]).collect();
         HostBatch {
             samples: gather(self.target, &ti),

@@ -38,11 +38,7 @@ pub fn thresholds(given: &[f64], models: usize) -> Result<Vec<Option<f64>>> {
 }
 
 /// Loads every checkpoint for `detect` (threshold overrides applied).
-pub fn load_models(
-    gpu: &crate::gpu::Gpu,
-    paths: &[PathBuf],
-    thr: &[f64],
-) -> Result<Vec<Model>> {
+pub fn load_models(gpu: &crate::gpu::Gpu, paths: &[PathBuf], thr: &[f64]) -> Result<Vec<Model>> {
     let thr = thresholds(thr, paths.len())?;
     paths
         .iter()

@@ -3,5 +3,5 @@
 pub mod metrics;
 pub mod plots;
 pub mod report;
-pub mod threshold;
 pub mod scored;
+pub mod threshold;

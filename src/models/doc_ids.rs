@@ -832,7 +832,10 @@ impl DocRun {
 pub const KIND: &str = "doc-ids";
 
 /// Reference classes of a DOC-IDS checkpoint (its training state lists them).
-pub fn checkpoint_classes(c: &crate::checkpoint::Checkpoint, origin: &str) -> anyhow::Result<usize> {
+pub fn checkpoint_classes(
+    c: &crate::checkpoint::Checkpoint,
+    origin: &str,
+) -> anyhow::Result<usize> {
     #[derive(serde::Deserialize)]
     struct Classes {
         classes: Vec<String>,
@@ -875,7 +878,11 @@ impl super::Model for DocIds {
         origin: &str,
     ) -> anyhow::Result<Vec<(String, Vec<usize>)>> {
         let mut v = params::specs(&layers(checkpoint_classes(c, origin)?));
-        v.extend(DocIds::running_names().into_iter().map(|(n, l)| (n, vec![l])));
+        v.extend(
+            DocIds::running_names()
+                .into_iter()
+                .map(|(n, l)| (n, vec![l])),
+        );
         Ok(v)
     }
     fn from_tensors(

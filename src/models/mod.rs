@@ -64,8 +64,7 @@ pub trait Model: Sized + 'static {
     /// then state, as `from_tensors` takes them.
     fn tensor_specs(c: &Checkpoint, kind: &str, origin: &str) -> Result<Vec<(String, Vec<usize>)>>;
     /// The model from host tensors in `tensor_specs` order.
-    fn from_tensors(gpu: &Gpu, c: &Checkpoint, kind: &str, values: Vec<Vec<f32>>)
-        -> Result<Self>;
+    fn from_tensors(gpu: &Gpu, c: &Checkpoint, kind: &str, values: Vec<Vec<f32>>) -> Result<Self>;
     /// Buffers for batches of up to `batch` samples (`train`: with gradients).
     fn run(&self, gpu: &Gpu, batch: usize, train: bool) -> Result<Self::Run>;
     /// True when the model's validation measure is its loss on held-out samples

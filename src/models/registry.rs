@@ -35,7 +35,12 @@ pub trait Scorer {
     fn explain(&mut self, gpu: &Gpu, sample: &[u8]) -> Result<Option<Explanation>>;
     /// [`Scorer::explain`] of `n` samples lying back to back, in as few passes as
     /// the model allows.
-    fn explain_many(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Vec<Option<Explanation>>>;
+    fn explain_many(
+        &mut self,
+        gpu: &Gpu,
+        samples: &[u8],
+        n: usize,
+    ) -> Result<Vec<Option<Explanation>>>;
     /// Reconstructions in [0, 1] of up to a few samples, for pictures (models that
     /// reconstruct their input).
     fn reconstructions(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Option<Vec<f32>>>;
@@ -74,15 +79,33 @@ impl<M: Model> Runs<M> {
     }
 
     /// Scores of `n` samples of `len` bytes lying back to back in `samples`.
-    pub fn score(&mut self, gpu: &Gpu, m: &M, samples: &[u8], len: usize, n: usize) -> Result<Vec<f32>> {
+    pub fn score(
+        &mut self,
+        gpu: &Gpu,
+        m: &M,
+        samples: &[u8],
+        len: usize,
+        n: usize,
+    ) -> Result<Vec<f32>> {
         if samples.len() < n * len {
-            bail!("score: {n} samples of {len} bytes need {} bytes, got {}", n * len, samples.len());
+            bail!(
+                "score: {n} samples of {len} bytes need {} bytes, got {}",
+                n * len,
+                samples.len()
+            );
         }
         let mut out = Vec::with_capacity(n);
         for lo in (0..n).step_by(SCORE_BATCH) {
             let k = (n - lo).min(SCORE_BATCH);
             let run = self.get(gpu, m, k)?;
-            out.extend(score_samples(gpu, m, run, &samples[lo * len..(lo + k) * len], len, k)?);
+            out.extend(score_samples(
+                gpu,
+                m,
+                run,
+                &samples[lo * len..(lo + k) * len],
+                len,
+                k,
+            )?);
         }
         Ok(out)
     }
@@ -109,11 +132,20 @@ impl<M: Model> Loaded<M> {
     /// The explanation of a score that is a sum of per-byte reconstruction errors.
     fn from_errors(&self, sample: &[u8], recon: &[f32], kind: super::ByteError) -> Explanation {
         use crate::explain;
-        let err: Vec<f64> = sample.iter().zip(recon).map(|(&x, &r)| kind.of(x, r)).collect();
+        let err: Vec<f64> = sample
+            .iter()
+            .zip(recon)
+            .map(|(&x, &r)| kind.of(x, r))
+            .collect();
         match &self.spec {
             SampleSpec::Images(_) => {
                 let err: Vec<f32> = err.iter().map(|&e| e as f32).collect();
-                Explanation::from_image_errors(sample, &err, crate::ingest::IMAGE_SIDE, explain::TOP)
+                Explanation::from_image_errors(
+                    sample,
+                    &err,
+                    crate::ingest::IMAGE_SIDE,
+                    explain::TOP,
+                )
             }
             SampleSpec::Flows(f) => {
                 let mut w = Vec::with_capacity(err.len());
@@ -152,7 +184,12 @@ impl<M: Model> Loaded<M> {
             .into_iter()
             .map(f64::from)
             .collect();
-        Ok(Some(explain::from_occlusions(scores[0], &occ, &scores[1..], explain::TOP)))
+        Ok(Some(explain::from_occlusions(
+            scores[0],
+            &occ,
+            &scores[1..],
+            explain::TOP,
+        )))
     }
 
     /// The checkpoint's model with its spec and threshold.
@@ -186,13 +223,18 @@ impl<M: Model> Scorer for Loaded<M> {
         self.threshold.as_ref()
     }
     fn score(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Vec<f32>> {
-        self.runs.score(gpu, &self.model, samples, self.spec.sample_len(), n)
+        self.runs
+            .score(gpu, &self.model, samples, self.spec.sample_len(), n)
     }
 
     fn explain(&mut self, gpu: &Gpu, sample: &[u8]) -> Result<Option<Explanation>> {
         let len = self.spec.sample_len();
         let Some(sample) = sample.get(..len) else {
-            bail!("explain: a {} sample is {len} bytes, got {}", self.model.kind(), sample.len());
+            bail!(
+                "explain: a {} sample is {len} bytes, got {}",
+                self.model.kind(),
+                sample.len()
+            );
         };
         Ok(self.explain_many(gpu, sample, 1)?.pop().flatten())
     }
@@ -200,10 +242,19 @@ impl<M: Model> Scorer for Loaded<M> {
     /// Byte-error models: one forward per [`EXPLAIN_CHUNK`] samples, each sample's
     /// per-byte errors mapped to its fields. The others: occlusion, one batch of
     /// occluded copies per sample.
-    fn explain_many(&mut self, gpu: &Gpu, samples: &[u8], n: usize) -> Result<Vec<Option<Explanation>>> {
+    fn explain_many(
+        &mut self,
+        gpu: &Gpu,
+        samples: &[u8],
+        n: usize,
+    ) -> Result<Vec<Option<Explanation>>> {
         let len = self.spec.sample_len();
         if samples.len() < n * len {
-            bail!("explain: {n} samples of {len} bytes need {} bytes, got {}", n * len, samples.len());
+            bail!(
+                "explain: {n} samples of {len} bytes need {} bytes, got {}",
+                n * len,
+                samples.len()
+            );
         }
         let mut out = Vec::with_capacity(n);
         let Some(kind) = self.model.byte_error() else {
@@ -241,7 +292,10 @@ impl<M: Model> Scorer for Loaded<M> {
         if n > run.batch() {
             bail!("reconstructions: at most {} samples at once", run.batch());
         }
-        let got = run.upload(gpu, &super::HostBatch::plain(samples[..n * len].to_vec(), n));
+        let got = run.upload(
+            gpu,
+            &super::HostBatch::plain(samples[..n * len].to_vec(), n),
+        );
         let mut b = gpu.batch();
         run.score(&mut b, &self.model, got)?;
         b.submit()?;
@@ -267,7 +321,11 @@ pub struct Entry {
 impl Entry {
     /// The entry of model type `M`, which loads checkpoints whose "model" is one of
     /// `kinds` and takes `sample_len`-byte samples of kind `samples`.
-    pub fn of<M: Model>(kinds: &'static [&'static str], samples: SampleKind, sample_len: usize) -> Entry {
+    pub fn of<M: Model>(
+        kinds: &'static [&'static str],
+        samples: SampleKind,
+        sample_len: usize,
+    ) -> Entry {
         Entry {
             kinds,
             samples,
@@ -283,7 +341,11 @@ fn builtin() -> [Entry; 3] {
     use super::{baselines::Baseline, doc_ids::DocIds, vae::Vae};
     let flow = super::doc_ids::INPUT;
     [
-        Entry::of::<Vae>(&[super::vae::KIND], SampleKind::Images, crate::ingest::IMAGE_LEN),
+        Entry::of::<Vae>(
+            &[super::vae::KIND],
+            SampleKind::Images,
+            crate::ingest::IMAGE_LEN,
+        ),
         Entry::of::<DocIds>(&[super::doc_ids::KIND], SampleKind::Flows, flow),
         Entry::of::<Baseline>(&["ae", "conv-ae"], SampleKind::Flows, flow),
     ]
@@ -338,7 +400,10 @@ pub fn validate(c: &Checkpoint, origin: &str) -> Result<Entry> {
         SampleSpec::Images(s) => {
             let side = crate::ingest::IMAGE_SIDE;
             if !(1..=side).contains(&s.min_packets) {
-                bail!("{origin}: metadata field 'samples': min_packets {} is outside 1..={side}", s.min_packets);
+                bail!(
+                    "{origin}: metadata field 'samples': min_packets {} is outside 1..={side}",
+                    s.min_packets
+                );
             }
         }
         SampleSpec::Flows(s) => {
@@ -353,7 +418,10 @@ pub fn validate(c: &Checkpoint, origin: &str) -> Result<Entry> {
     if c.meta.contains_key("threshold") {
         let t: Threshold = c.meta_field(origin, "threshold")?;
         if !t.value.is_finite() || t.value < 0.0 {
-            bail!("{origin}: metadata field 'threshold': value {} is not a finite non-negative score", t.value);
+            bail!(
+                "{origin}: metadata field 'threshold': value {} is not a finite non-negative score",
+                t.value
+            );
         }
     }
     for (name, shape) in (e.tensor_specs)(c, model, origin)? {
@@ -392,12 +460,21 @@ pub fn kind_of(path: &Path) -> Result<String> {
 }
 
 /// Scores of every sample of `data`, in order.
-pub fn score_all(gpu: &Gpu, scorer: &mut dyn Scorer, data: &dyn crate::ingest::Samples) -> Result<Vec<f64>> {
+pub fn score_all(
+    gpu: &Gpu,
+    scorer: &mut dyn Scorer,
+    data: &dyn crate::ingest::Samples,
+) -> Result<Vec<f64>> {
     let mut out = Vec::with_capacity(data.len());
     let idx: Vec<usize> = (0..data.len()).collect();
     for chunk in idx.chunks(SCORE_BATCH) {
         let bytes = crate::data::samplers::gather(data, chunk);
-        out.extend(scorer.score(gpu, &bytes, chunk.len())?.into_iter().map(f64::from));
+        out.extend(
+            scorer
+                .score(gpu, &bytes, chunk.len())?
+                .into_iter()
+                .map(f64::from),
+        );
     }
     Ok(out)
 }

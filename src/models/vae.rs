@@ -853,7 +853,13 @@ impl super::ModelRun<Vae> for VaeRun {
     fn upload(&self, gpu: &Gpu, batch: &super::HostBatch) -> usize {
         VaeRun::upload(self, gpu, &batch.samples)
     }
-    fn forward_backward(&self, b: &mut Batch, m: &Vae, n: usize, key: NoiseKey) -> anyhow::Result<()> {
+    fn forward_backward(
+        &self,
+        b: &mut Batch,
+        m: &Vae,
+        n: usize,
+        key: NoiseKey,
+    ) -> anyhow::Result<()> {
         Ok(VaeRun::forward_backward(self, b, m, n, key)?)
     }
     fn forward_loss(&self, b: &mut Batch, m: &Vae, n: usize, key: NoiseKey) -> anyhow::Result<()> {

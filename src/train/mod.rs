@@ -180,9 +180,21 @@ fn resume_from(
     }
     let mut st: TrainState = c.meta_json("train").with_context(|| origin.clone())?;
     let p = &st.options;
-    if (p.batch, p.seed, p.optimizer, p.lr, p.weight_decay, p.weights)
-        != (o.batch, o.seed, o.optimizer, o.lr, o.weight_decay, o.weights)
-    {
+    if (
+        p.batch,
+        p.seed,
+        p.optimizer,
+        p.lr,
+        p.weight_decay,
+        p.weights,
+    ) != (
+        o.batch,
+        o.seed,
+        o.optimizer,
+        o.lr,
+        o.weight_decay,
+        o.weights,
+    ) {
         bail!(
             "{origin}: --resume needs the same --batch, --seed and --lr (and optimizer, weight decay, loss weights) as the run that wrote it (batch {}, seed {}, {:?} lr {}, weight decay {})",
             p.batch, p.seed, p.optimizer, p.lr, p.weight_decay
@@ -430,7 +442,9 @@ pub fn fit<M: Model>(mut job: Job<'_, M>) -> Result<Outcome> {
         let val = if job.val.is_empty() {
             None
         } else if by_loss {
-            Some(validation_loss(gpu, &model, &run, job.data, job.val, o.seed)?)
+            Some(validation_loss(
+                gpu, &model, &run, job.data, job.val, o.seed,
+            )?)
         } else {
             mean(&score_indices(gpu, &mut runs, &model, job.data, job.val)?)
                 .filter(|v| v.is_finite())
@@ -483,8 +497,16 @@ pub fn fit<M: Model>(mut job: Job<'_, M>) -> Result<Outcome> {
             }
         }
         // The threshold is fitted once, after the last epoch; earlier checkpoints carry none.
-        checkpoint(gpu, &model, &opt, &state, None, &job.spec, kept_apart(&kept))?
-            .save(job.out)?;
+        checkpoint(
+            gpu,
+            &model,
+            &opt,
+            &state,
+            None,
+            &job.spec,
+            kept_apart(&kept),
+        )?
+        .save(job.out)?;
     }
     if let (Some(why), false) = (stopped, o.quiet) {
         eprintln!(
@@ -493,7 +515,11 @@ pub fn fit<M: Model>(mut job: Job<'_, M>) -> Result<Outcome> {
         );
     }
     // Also reached when resuming at or past the last epoch: the saved model is refitted.
-    let fit_on = if job.val.is_empty() { job.train } else { job.val };
+    let fit_on = if job.val.is_empty() {
+        job.train
+    } else {
+        job.val
+    };
     let kept_model = match kept_apart(&kept) {
         Some(k) => {
             let mut c = k.clone();
@@ -503,7 +529,13 @@ pub fn fit<M: Model>(mut job: Job<'_, M>) -> Result<Outcome> {
         }
         None => None,
     };
-    let val_scores = score_indices(gpu, &mut runs, kept_model.as_ref().unwrap_or(&model), job.data, fit_on)?;
+    let val_scores = score_indices(
+        gpu,
+        &mut runs,
+        kept_model.as_ref().unwrap_or(&model),
+        job.data,
+        fit_on,
+    )?;
     let t = threshold::fit_with(o.threshold_rule, &val_scores, o.alert_fpr);
     if !o.quiet {
         if let Some(w) = threshold::support_warning(o.threshold_rule, val_scores.len(), o.alert_fpr)
@@ -511,8 +543,16 @@ pub fn fit<M: Model>(mut job: Job<'_, M>) -> Result<Outcome> {
             eprintln!("warning: {w}");
         }
     }
-    checkpoint(gpu, &model, &opt, &state, Some(&t), &job.spec, kept_apart(&kept))?
-        .save(job.out)?;
+    checkpoint(
+        gpu,
+        &model,
+        &opt,
+        &state,
+        Some(&t),
+        &job.spec,
+        kept_apart(&kept),
+    )?
+    .save(job.out)?;
     Ok(Outcome {
         state,
         threshold: t,

@@ -90,8 +90,16 @@ impl OptState {
             return Ok(());
         }
         for (i, p) in params.iter().enumerate() {
-            c.insert(format!("adam.m.{}", p.name), &p.shape, gpu.read(&self.m[i])?);
-            c.insert(format!("adam.v.{}", p.name), &p.shape, gpu.read(&self.v[i])?);
+            c.insert(
+                format!("adam.m.{}", p.name),
+                &p.shape,
+                gpu.read(&self.m[i])?,
+            );
+            c.insert(
+                format!("adam.v.{}", p.name),
+                &p.shape,
+                gpu.read(&self.v[i])?,
+            );
         }
         Ok(())
     }

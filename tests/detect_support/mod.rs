@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gpu_nids::checkpoint::Checkpoint;
-use gpu_nids::models::{ImageSpec, Pair};
 use gpu_nids::detect::scorer::{Scorer, StreamSpec};
 use gpu_nids::eval::threshold::Threshold;
 use gpu_nids::gpu::Gpu;
+use gpu_nids::models::{ImageSpec, Pair};
 use serde_json::Value;
 
 /// A VAE checkpoint with PyTorch-default initial weights (seed 0): scores
