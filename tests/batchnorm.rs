@@ -1,6 +1,8 @@
 //! Batch-norm on the GPU vs the f64 reference over (N, C, L) and (N, F): training
 //! forward with saved statistics and the running update, eval forward, backward with
-//! and without accumulation, each kernel variant selected explicitly; the reference backward vs central finite differences.
+//! and without accumulation, each kernel variant selected explicitly (the tree and column
+//! kernels of `batchnorm.wgsl`, and with 8-lane subgroups `batchnorm_sg.wgsl`); the
+//! reference backward vs central finite differences.
 
 mod common;
 use common::*;

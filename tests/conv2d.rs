@@ -3,7 +3,11 @@
 //! finite differences. Shapes include batch 1, odd and non-square sizes, and sizes that
 //! take the split-K weight-gradient and two-level bias-gradient paths. Row widths that are
 //! multiples of 4 go through the four-outputs-per-invocation im2col4/col2im4 kernels
-//! (`conv2d_v4.wgsl`), the others through `conv2d.wgsl`'s.
+//! (`conv2d_v4.wgsl`), the others through `conv2d.wgsl`'s. Planes that are multiples of 4
+//! go channel-major through `to_channel_major4` (`conv2d_tr4.wgsl`), the others through
+//! `conv2d.wgsl`'s; bias gradients run through both row sums, each selected explicitly:
+//! the barrier tree (`conv2d.wgsl`) and, with 8-lane subgroups, `row_sum_sg`
+//! (`conv2d_sg.wgsl`).
 
 mod common;
 use common::{assert_close, fd_check, gpu, rand_vec, to_f32, to_f64};
