@@ -283,6 +283,21 @@ impl RowSumVariant {
         self == RowSumVariant::Tree || sg8(gpu)
     }
 
+    fn kernel(self) -> Kernel {
+        match self {
+            RowSumVariant::Tree => Kernel::new("conv2d", "row_sum"),
+            RowSumVariant::Sg => Kernel::new("conv2d_sg", "row_sum_sg"),
+        }
+    }
+
+    /// Elements of a row each first-level workgroup sums.
+    fn chunk(self) -> usize {
+        match self {
+            RowSumVariant::Tree => ROW_CHUNK,
+            RowSumVariant::Sg => SG_CHUNK,
+        }
+    }
+
     /// First-level chunks per row: padded to a multiple of 4 for `Sg`, whose second
     /// level reads the partial sums as vec4s.
     fn nchunk(self, len: usize) -> usize {
@@ -887,7 +902,8 @@ struct RowLayout {
     row_stride: usize,
 }
 
-/// out[r] (+)= Σ_j row r, two levels (chunks of ROW_CHUNK into `work.part`, then those)
+/// out[r] (+)= Σ_j row r, two levels (chunks of `RowSumVariant::chunk` into `work.part`,
+/// then those)
 /// when rows are long, so long rows still spread over many workgroups.
 fn row_sums(
     b: &mut Batch,
@@ -905,34 +921,34 @@ fn row_sums(
         .iter()
         .all(|v| v % 4 == 0)
         && l.seg >= 4;
-    if work.row_sum == RowSumVariant::Sg && vec4 {
-        return row_sums_sg(b, l, src, mask, out, acc, work);
-    }
-    let nchunk = RowSumVariant::Tree.nchunk(l.len);
+    // The subgroup kernel reads vec4s, so it needs a vec4-aligned layout.
+    let v = match work.row_sum {
+        RowSumVariant::Sg if vec4 => RowSumVariant::Sg,
+        _ => RowSumVariant::Tree,
+    };
+    let nchunk = v.nchunk(l.len);
     let first = ConvParams {
         rows: l.rows as u32,
         len: l.len as u32,
         seg: l.seg.max(1) as u32,
         seg_stride: l.seg_stride as u32,
         row_stride: l.row_stride as u32,
-        chunk: ROW_CHUNK as u32,
+        chunk: v.chunk() as u32,
         nchunk: nchunk as u32,
         act: mask.is_some() as u32,
+        flag: (acc && nchunk == 1) as u32,
         ..Default::default()
     };
-    let kernel = Kernel::new("conv2d", "row_sum");
+    let kernel = v.kernel();
     let aux = mask.unwrap_or(src);
     if nchunk == 1 {
-        let p = ConvParams {
-            flag: acc as u32,
-            ..first
-        };
-        return b.dispatch(kernel, &p, &[src, aux, out], [1, l.rows as u32, 1]);
+        return b.dispatch(kernel, &first, &[src, aux, out], [1, l.rows as u32, 1]);
     }
+    let part = work.part.raw();
     b.dispatch(
         kernel,
         &first,
-        &[src, aux, work.part.raw()],
+        &[src, aux, part],
         [nchunk as u32, l.rows as u32, 1],
     )?;
     let n = nchunk as u32;
@@ -946,56 +962,6 @@ fn row_sums(
         flag: acc as u32,
         ..Default::default()
     };
-    b.dispatch(
-        kernel,
-        &second,
-        &[work.part.raw(), work.part.raw(), out],
-        [1, l.rows as u32, 1],
-    )
-}
-
-/// [`row_sums`] on the subgroup kernel; the layout is vec4-aligned.
-fn row_sums_sg(
-    b: &mut Batch,
-    l: &RowLayout,
-    src: &wgpu::Buffer,
-    mask: Option<&wgpu::Buffer>,
-    out: &wgpu::Buffer,
-    acc: bool,
-    work: &ConvWork,
-) -> Result<(), GpuError> {
-    let nchunk = RowSumVariant::Sg.nchunk(l.len);
-    let kernel = Kernel::new("conv2d_sg", "row_sum_sg");
-    let first = ConvParams {
-        rows: l.rows as u32,
-        len: l.len as u32,
-        seg: l.seg as u32,
-        seg_stride: l.seg_stride as u32,
-        row_stride: l.row_stride as u32,
-        chunk: if nchunk == 1 { l.len } else { SG_CHUNK } as u32,
-        nchunk: nchunk as u32,
-        act: mask.is_some() as u32,
-        flag: (acc && nchunk == 1) as u32,
-        ..Default::default()
-    };
-    let aux = mask.unwrap_or(src);
-    let groups = [nchunk as u32, l.rows as u32, 1];
-    if nchunk == 1 {
-        return b.dispatch(kernel, &first, &[src, aux, out], groups);
-    }
-    b.dispatch(kernel, &first, &[src, aux, work.part.raw()], groups)?;
-    let n = nchunk as u32;
-    let second = ConvParams {
-        rows: l.rows as u32,
-        len: n,
-        seg: n,
-        row_stride: n,
-        chunk: n,
-        nchunk: 1,
-        flag: acc as u32,
-        ..Default::default()
-    };
-    let part = work.part.raw();
     b.dispatch(kernel, &second, &[part, part, out], [1, l.rows as u32, 1])
 }
 
