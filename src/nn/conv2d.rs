@@ -903,8 +903,7 @@ struct RowLayout {
 }
 
 /// out[r] (+)= Σ_j row r, two levels (chunks of `RowSumVariant::chunk` into `work.part`,
-/// then those)
-/// when rows are long, so long rows still spread over many workgroups.
+/// then those) when rows are long, so long rows still spread over many workgroups.
 fn row_sums(
     b: &mut Batch,
     l: &RowLayout,
