@@ -339,18 +339,7 @@ pub fn train_vae(a: &TrainVaeArgs) -> Result<()> {
         quiet: a.quiet,
         ..TrainOptions::default()
     };
-    if !(0.0..1.0).contains(&opts.val_split) {
-        bail!("--val-split must be in [0, 1), got {}", opts.val_split);
-    }
-    if !(opts.alert_fpr > 0.0 && opts.alert_fpr < 1.0) {
-        bail!(
-            "--alert-fpr must be strictly between 0 and 1, got {}",
-            opts.alert_fpr
-        );
-    }
-    if !(opts.lr > 0.0 && opts.lr.is_finite()) {
-        bail!("--lr must be positive, got {}", opts.lr);
-    }
+    train::check_rates(&opts)?;
     let spec = ImageSpec {
         pair: a.pair,
         min_packets: a.min_packets,

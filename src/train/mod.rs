@@ -126,8 +126,7 @@ fn checkpoint<M: Model>(
     opt.save(gpu, model.params(), &mut c)?;
     c.meta.insert("model".into(), model.kind().into());
     c.set_json("train", state);
-    c.meta
-        .insert("samples".into(), serde_json::to_string(&spec.to_json())?);
+    c.set_json("samples", &spec.to_json());
     if let Some(t) = thr {
         c.set_json("threshold", t);
     }
@@ -145,14 +144,25 @@ fn check_options(o: &TrainOptions) -> Result<()> {
     if o.batch == 0 || o.epochs == 0 {
         bail!("--batch and --epochs must be positive");
     }
+    check_rates(o)
+}
+
+/// The learning rate, weight decay, held-out fractions and alert FPR are in range: what
+/// the command line checks before it loads any data.
+pub fn check_rates(o: &TrainOptions) -> Result<()> {
     if !(o.lr > 0.0 && o.lr.is_finite()) {
         bail!("--lr must be positive, got {}", o.lr);
     }
     if !(o.weight_decay >= 0.0 && o.weight_decay.is_finite()) {
         bail!("--weight-decay must be ≥ 0, got {}", o.weight_decay);
     }
-    if !(0.0..1.0).contains(&o.val_split) || !(0.0..1.0).contains(&o.ref_val_split) {
-        bail!("--val-split and --ref-val-split must be in [0, 1)");
+    for (flag, v) in [
+        ("--val-split", o.val_split),
+        ("--ref-val-split", o.ref_val_split),
+    ] {
+        if !(0.0..1.0).contains(&v) {
+            bail!("{flag} must be in [0, 1), got {v}");
+        }
     }
     if !(o.alert_fpr > 0.0 && o.alert_fpr < 1.0) {
         bail!(

@@ -64,9 +64,6 @@ pub fn train_vae(
     if data.sample_len() != PIXELS {
         bail!("the VAE trains on 64×64 pair images; this input holds samples of {} bytes (use --kind images when ingesting)", data.sample_len());
     }
-    if o.batch == 0 || o.epochs == 0 {
-        bail!("--batch and --epochs must be positive");
-    }
     let (train, val) = split_benign(data, o.val_split);
     if train.is_empty() {
         return Err(no_benign(data, "images"));
