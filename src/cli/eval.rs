@@ -117,11 +117,14 @@ fn top_anomalies(
     }
     let idx = top_indices(scores, top);
     let len = data.set.sample_len;
-    let sample = |i: usize| &data.set.data[i * len..(i + 1) * len];
+    let explained = m.explain_many(
+        gpu,
+        &crate::data::samplers::gather(&data.set, &idx),
+        idx.len(),
+    )?;
     let mut entries = Vec::new();
     let mut notes = Vec::new();
-    for (rank, &i) in idx.iter().enumerate() {
-        let e = m.explain(gpu, sample(i))?;
+    for (rank, (&i, e)) in idx.iter().zip(&explained).enumerate() {
         entries.push(top_anomaly_json(data, i, rank, scores[i], e.as_ref()));
         notes.push(anomaly_note(data, i, rank, scores[i], e.as_ref()));
     }

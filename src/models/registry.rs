@@ -446,17 +446,9 @@ pub fn read(path: &Path) -> Result<Checkpoint> {
 /// The model of the checkpoint at `path`, ready to score.
 pub fn load(gpu: &Gpu, path: &Path) -> Result<Box<dyn Scorer>> {
     let origin = path.display().to_string();
-    let c = read(path)?;
-    let e = entry(c.meta_str("model")?)?;
+    let c = Checkpoint::load(path)?;
+    let e = validate(&c, &origin)?;
     (e.load)(gpu, &c, &origin).with_context(|| format!("loading model {origin}"))
-}
-
-/// The "model" kind of the checkpoint at `path`.
-pub fn kind_of(path: &Path) -> Result<String> {
-    Ok(Checkpoint::load(path)?
-        .meta_str("model")
-        .with_context(|| path.display().to_string())?
-        .to_string())
 }
 
 /// Scores of every sample of `data`, in order.
