@@ -131,6 +131,51 @@ fn eval_and_score_report_packets_operating_points_and_explanations() {
         "{top:?}"
     );
 
+    // Two models packet by packet: with threshold 0 every sampled packet alerts, the
+    // ARP frame (in no sample) does not; each model's per-packet ROC-AUC from the packets'
+    // samples equals the one eval computed from sample counts.
+    let twin = dir.path().join("twin.safetensors");
+    std::fs::copy(&ckpt, &twin).unwrap();
+    let cmp = dir.path().join("cmp");
+    let out = Command::new(BIN)
+        .arg("eval")
+        .arg("--compare")
+        .args([&ckpt, &twin])
+        .arg("--test")
+        .arg(&pcap)
+        .arg("--labels")
+        .arg(&labels)
+        .args(["--threshold", "0", "--top", "0", "-q", "-o"])
+        .arg(&cmp)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table.contains("| ae | twin | any model |"), "{table}");
+    let u: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cmp.join("union.json")).unwrap()).unwrap();
+    assert_eq!(
+        (
+            u["benign_packets"].as_u64(),
+            u["malicious_packets"].as_u64()
+        ),
+        (Some(13), Some(10))
+    );
+    assert_eq!(u["any"]["tpr"].as_f64(), Some(1.0), "{u}");
+    assert_eq!(u["any"]["fpr"].as_f64(), Some(12.0 / 13.0), "{u}");
+    let auc = p["roc_auc"].as_f64().unwrap();
+    for m in u["by_model"].as_array().unwrap() {
+        assert!(
+            (m["roc_auc"].as_f64().unwrap() - auc).abs() < 1e-12,
+            "{u} vs {auc}"
+        );
+    }
+    assert_eq!(u["per_attack"][0]["packets"].as_u64(), Some(10), "{u}");
+
     let out = Command::new(BIN)
         .arg("score")
         .arg(&ckpt)

@@ -70,3 +70,42 @@ fn lognormal_threshold_recovers_its_distribution() {
     );
     assert!(t.empirical > 0.0 && t.n == n);
 }
+
+/// `eval --compare`'s table gives, per attack and model, the share of that attack's
+/// samples above the model's own threshold.
+#[test]
+fn compare_table_gives_each_models_detection_per_attack() {
+    use gpu_nids::eval::report::build;
+    use gpu_nids::eval::scored::compare_table;
+    let labels = [false, false, false, true, true, true];
+    let groups: Vec<String> = ["b", "b", "b", "flood", "flood", "scan"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let report = |name: &str, scores: &[f64], cut: f64| {
+        let mut t = fit(&[1.0, 2.0, 3.0], 0.01);
+        t.value = cut;
+        build(
+            name,
+            scores,
+            &labels,
+            &groups,
+            t,
+            None,
+            serde_json::Value::Null,
+            None,
+        )
+    };
+    // Model a alerts on both flood samples and not the scan; model b on the scan only.
+    let a = report("a", &[1.0, 2.0, 3.0, 9.0, 8.0, 2.5], 5.0);
+    let b = report("b", &[1.0, 2.0, 3.0, 2.0, 6.0, 9.0], 7.0);
+    let t = compare_table(&[&a, &b]);
+    assert!(
+        t.contains("| flood detected at threshold | 100.0 % | 0.0 % |"),
+        "{t}"
+    );
+    assert!(
+        t.contains("| scan detected at threshold | 0.0 % | 100.0 % |"),
+        "{t}"
+    );
+}

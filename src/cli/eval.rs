@@ -16,6 +16,7 @@ use crate::eval::scored::{
     compare_table, labels_and_groups, packet_scores, pick_threshold, top_anomaly_json, top_indices,
     write_top_anomalies, Scored,
 };
+use crate::eval::union::{table as union_table, union, ModelPackets};
 use crate::gpu::Gpu;
 use crate::models::registry::{self, Scorer};
 use crate::models::SampleSpec;
@@ -27,7 +28,8 @@ pub struct EvalArgs {
     pub model: Option<PathBuf>,
     // [doc-ids] several models side by side.
     /// Evaluate these checkpoints side by side (each on its own samples of the same test
-    /// inputs): one table and one ROC figure, plus each model's report in a subdirectory.
+    /// inputs): one table and one ROC figure, plus each model's report in a subdirectory;
+    /// with test captures, also per packet what any of them alerting gives (union.json).
     #[arg(long, num_args = 2.., conflicts_with = "model")]
     pub compare: Vec<PathBuf>,
     /// Benign training data, to report the training-score quantile beside the threshold.
@@ -63,7 +65,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         .as_deref()
         .context("give a model checkpoint, or --compare A B …")?;
     let gpu = a.gpu.open()?;
-    let (s, mut m, test) = scored(&gpu, a, path)?;
+    let (s, mut m, test) = scored(&gpu, a, path, false)?;
     let r = s.report();
     report::write(&a.output, &r, &s.scores, &s.labels, &s.groups)?;
     top_anomalies(&gpu, m.as_mut(), &test, &s.scores, a.top, &a.output)?;
@@ -73,11 +75,20 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
 }
 
 /// A checkpoint's scores on the test inputs (its own kind of samples of them), with
-/// the model and the test data.
-fn scored(gpu: &Gpu, a: &EvalArgs, path: &Path) -> Result<(Scored, Box<dyn Scorer>, Loaded)> {
+/// the model and the test data (with each packet's sample, when `members`).
+fn scored(
+    gpu: &Gpu,
+    a: &EvalArgs,
+    path: &Path,
+    members: bool,
+) -> Result<(Scored, Box<dyn Scorer>, Loaded)> {
     let mut m = registry::load(gpu, path)?;
     let spec = m.spec().clone();
-    let test = a.capture.load(&a.test, &spec, a.quiet)?;
+    let test = if members {
+        a.capture.load_members(&a.test, &spec, a.quiet)?
+    } else {
+        a.capture.load(&a.test, &spec, a.quiet)?
+    };
     let scores = registry::score_all(gpu, m.as_mut(), &test.set)?;
     let (labels, groups) = labels_and_groups(&test)?;
     let train_scores = if a.train.is_empty() {
@@ -201,8 +212,9 @@ fn anomaly_note(
 pub fn eval_compare(a: &EvalArgs) -> Result<()> {
     let gpu = a.gpu.open()?;
     let mut all: Vec<(String, Report, Scored)> = Vec::new();
+    let mut tests = Vec::new();
     for path in &a.compare {
-        let (s, mut m, test) = scored(&gpu, a, path)?;
+        let (s, mut m, test) = scored(&gpu, a, path, true)?;
         let r = s.report();
         let stem = path
             .file_stem()
@@ -220,9 +232,32 @@ pub fn eval_compare(a: &EvalArgs) -> Result<()> {
             eprint!("{}", report::table(&r));
         }
         all.push((dir_name, r, s));
+        tests.push(test);
     }
-    let table = compare_table(&all.iter().map(|(_, r, _)| r).collect::<Vec<_>>());
+    let mut table = compare_table(&all.iter().map(|(_, r, _)| r).collect::<Vec<_>>());
     std::fs::create_dir_all(&a.output)?;
+    // Per packet, any model alerting; test datasets (not captures) do not record which
+    // sample each packet went to, so their comparison stops at the per-model table.
+    let sides: Vec<ModelPackets> = all
+        .iter()
+        .zip(&tests)
+        .map(|((d, _, s), test)| ModelPackets {
+            name: d.clone(),
+            test,
+            scores: &s.scores,
+            threshold: s.threshold.value,
+        })
+        .collect();
+    match union(&sides) {
+        Ok(u) => {
+            table += &union_table(&u);
+            crate::util::write_atomic(
+                &a.output.join("union.json"),
+                serde_json::to_string_pretty(&u)?.as_bytes(),
+            )?;
+        }
+        Err(e) => eprintln!("no per-packet union of the models: {e:#}"),
+    }
     crate::util::write_atomic(&a.output.join("compare.md"), table.as_bytes())?;
     let reports: Vec<&Report> = all.iter().map(|(_, r, _)| r).collect();
     crate::util::write_atomic(

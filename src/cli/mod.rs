@@ -95,6 +95,19 @@ impl CaptureArgs {
     pub fn load(&self, inputs: &[PathBuf], spec: &SampleSpec, quiet: bool) -> Result<Loaded> {
         load(inputs, &self.options(spec, quiet)?)
     }
+
+    /// As [`CaptureArgs::load`], also recording the sample each packet of a capture went
+    /// to (`InputReport::members`), for models compared packet by packet.
+    pub fn load_members(
+        &self,
+        inputs: &[PathBuf],
+        spec: &SampleSpec,
+        quiet: bool,
+    ) -> Result<Loaded> {
+        let mut o = self.options(spec, quiet)?;
+        o.track_members = true;
+        load(inputs, &o)
+    }
 }
 
 /// Flow-sample ingest options for `spec` with this capture's labels and split.

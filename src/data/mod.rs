@@ -34,11 +34,20 @@ impl Loaded {
 }
 
 /// Append `src` to `dst`, renumbering file indices and class ids.
-fn append(dst: &mut Loaded, src: &dyn Samples, reports: Vec<crate::ingest::InputReport>) {
+fn append(dst: &mut Loaded, src: &dyn Samples, mut reports: Vec<crate::ingest::InputReport>) {
     let file_base = dst.files.len() as u32;
+    let names = src.class_names();
+    let sample_base = dst.set.labels.len() as u32;
+    for m in reports.iter_mut().flat_map(|r| r.members.iter_mut()) {
+        if m.sample != crate::ingest::NO_SAMPLE {
+            m.sample += sample_base;
+        }
+        if let Some(name) = names.get(m.class_id as usize) {
+            m.class_id = dst.set.names.intern(name);
+        }
+    }
     dst.files.extend(reports.iter().map(|r| r.path.clone()));
     dst.reports.extend(reports);
-    let names = src.class_names();
     for i in 0..src.len() {
         let mut m = src.meta(i);
         m.file_index += file_base;

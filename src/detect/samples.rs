@@ -84,11 +84,7 @@ impl Building {
         if tmp.is_empty() {
             return;
         }
-        let mut rows = match &mut self.builders[si] {
-            Builder::Images(b) => b.take_rows(),
-            Builder::Flows(b) => b.take_rows(),
-        }
-        .into_iter();
+        let mut rows = self.builders[si].take_rows().into_iter();
         for s in tmp.drain(..) {
             out.push(SampleMsg {
                 stream: si,

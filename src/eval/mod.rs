@@ -5,3 +5,4 @@ pub mod plots;
 pub mod report;
 pub mod scored;
 pub mod threshold;
+pub mod union;

@@ -115,16 +115,9 @@ pub fn labels_and_groups(test: &Loaded) -> Result<(Vec<bool>, Vec<String>)> {
     Ok((labels, groups))
 }
 
-/// Group of a sample for the per-attack table: the attack its label names (a time
-/// window's attack name, or the capture's stem), else its capture file.
+/// Group of a sample for the per-attack table (see [`crate::eval::union::attack_group`]).
 pub fn attack_name(data: &Loaded, i: usize) -> String {
-    match data.class_of(i) {
-        "" | "benign" => {
-            let parts: Vec<&str> = data.file_of(i).rsplit(['/', '\\']).take(2).collect();
-            parts.into_iter().rev().collect::<Vec<_>>().join("/")
-        }
-        name => name.to_string(),
-    }
+    crate::eval::union::attack_group(data.class_of(i), data.file_of(i))
 }
 
 /// Indices of the `top` highest scores, highest first.
@@ -174,8 +167,9 @@ pub fn write_top_anomalies(dir: &Path, entries: &[serde_json::Value]) -> Result<
     )
 }
 
-/// Markdown table: overall ROC-AUC / PR-AUC per model, then per-attack ROC-AUC (and
-/// sample counts, which differ between sample kinds).
+/// Markdown table: overall ROC-AUC / PR-AUC per model, then per attack its ROC-AUC (and
+/// sample counts, which differ between sample kinds), per-packet ROC-AUC and the share of
+/// its samples each model's threshold alerts on.
 pub fn compare_table(reports: &[&Report]) -> String {
     let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
     let mut s = String::from("| | ");
@@ -278,6 +272,16 @@ pub fn compare_table(reports: &[&Report]) -> String {
             &format!("{name} per-packet ROC-AUC (packets)"),
             cells,
         );
+        let cells = reports
+            .iter()
+            .map(|r| {
+                r.per_attack
+                    .iter()
+                    .find(|a| a.attack == name)
+                    .map_or("-".into(), |a| format!("{:.1} %", 100.0 * a.detected))
+            })
+            .collect();
+        row(&mut s, &format!("{name} detected at threshold"), cells);
     }
     s
 }

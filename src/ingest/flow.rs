@@ -187,6 +187,10 @@ pub struct FlowBuilder {
     track_rows: bool,
     /// Row packets of the samples emitted since the last `take_rows`.
     rows_out: Vec<Vec<RowPacket>>,
+    track_late: bool,
+    /// (emission index, packet number) of packets that joined a flow after its sample
+    /// was emitted, since the last `take_late`.
+    late: Vec<(u64, u64)>,
 }
 
 impl FlowBuilder {
@@ -202,6 +206,8 @@ impl FlowBuilder {
             stats: BuilderStats::default(),
             track_rows: false,
             rows_out: Vec::new(),
+            track_late: false,
+            late: Vec::new(),
         }
     }
 
@@ -214,6 +220,18 @@ impl FlowBuilder {
     /// the last call, in the order the samples were emitted.
     pub fn take_rows(&mut self) -> Vec<Vec<RowPacket>> {
         std::mem::take(&mut self.rows_out)
+    }
+
+    /// Keep the packet numbers of packets past a flow's n-th (per-packet evaluation:
+    /// a flow sample stands for all of its packets).
+    pub fn set_track_late(&mut self, on: bool) {
+        self.track_late = on;
+    }
+
+    /// With late tracking: (emission index, packet number) of every packet that joined
+    /// an already emitted flow since the last call.
+    pub fn take_late(&mut self) -> Vec<(u64, u64)> {
+        std::mem::take(&mut self.late)
     }
 
     /// Live detection has no use for late label changes; turning them off
@@ -339,6 +357,9 @@ impl FlowBuilder {
             }
         } else {
             flow.dirty = true;
+            if let (true, Some(seq)) = (self.track_late, flow.seq) {
+                self.late.push((seq, pkt.number));
+            }
         }
         self.stats.peak_groups = self.stats.peak_groups.max(self.table.map.len() as u64);
         self.stats.evicted_groups = self.table.evicted;

@@ -29,7 +29,8 @@ pub use labels::{LabelRule, LabelRules, PacketLabeler};
 pub use parse::{IpInfo, ParsedPacket};
 pub use reader::{expand_inputs, CaptureReader, Frame, InputSource, LinkType, ReadError};
 pub use sample::{
-    NameTable, PacketLabel, Sample, SampleMeta, SampleSet, SampleUpdate, Samples, META_LEN,
+    NameTable, PacketLabel, RowPacket, Sample, SampleMeta, SampleSet, SampleUpdate, Samples,
+    META_LEN,
 };
 pub use split::{Side, SplitFilter};
 
@@ -82,6 +83,9 @@ pub struct IngestOptions {
     /// the per-input reports).
     #[serde(skip)]
     pub print_warnings: bool,
+    /// Record which sample each packet went to ([`InputReport::members`]).
+    #[serde(skip)]
+    pub track_members: bool,
 }
 
 impl IngestOptions {
@@ -96,6 +100,7 @@ impl IngestOptions {
             split: None,
             progress: false,
             print_warnings: false,
+            track_members: false,
         }
     }
     pub fn sample_len(&self) -> usize {
@@ -137,6 +142,34 @@ pub struct InputReport {
     pub t_split_ns: Option<u64>,
     pub label_rules: usize,
     pub warnings: Vec<String>,
+    /// With `IngestOptions::track_members`: every packet of this input's split side,
+    /// in capture order, with the sample it went to. Not written to datasets.
+    #[serde(skip)]
+    pub members: Vec<PacketMember>,
+}
+
+/// One packet as per-packet evaluation sees it (docs/MODELS.md §5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketMember {
+    /// Packet number within its capture (1-based).
+    pub number: u64,
+    /// Index of the sample the packet belongs to in the ingested set, or [`NO_SAMPLE`]
+    /// (a pair too short for an image, a non-IP frame).
+    pub sample: u32,
+    pub malicious: bool,
+    /// The packet's label name (attack or class) in the set's name table.
+    pub class_id: u16,
+}
+
+pub const NO_SAMPLE: u32 = u32::MAX;
+
+/// Sets the sample of the packets `numbers` (ascending within `members`).
+fn assign(members: &mut [PacketMember], numbers: impl Iterator<Item = u64>, sample: u64) {
+    for n in numbers {
+        if let Ok(i) = members.binary_search_by_key(&n, |m| m.number) {
+            members[i].sample = u32::try_from(sample).unwrap_or(NO_SAMPLE);
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +248,28 @@ impl Builder {
         match self {
             Builder::Images(_) => Vec::new(),
             Builder::Flows(b) => b.take_updates(),
+        }
+    }
+    /// Keep every sample's packets: its rows, and a flow's packets after its n-th.
+    pub fn set_track_members(&mut self, on: bool) {
+        match self {
+            Builder::Images(b) => b.set_track_rows(on),
+            Builder::Flows(b) => {
+                b.set_track_rows(on);
+                b.set_track_late(on);
+            }
+        }
+    }
+    pub fn take_rows(&mut self) -> Vec<Vec<RowPacket>> {
+        match self {
+            Builder::Images(b) => b.take_rows(),
+            Builder::Flows(b) => b.take_rows(),
+        }
+    }
+    pub fn take_late(&mut self) -> Vec<(u64, u64)> {
+        match self {
+            Builder::Images(_) => Vec::new(),
+            Builder::Flows(b) => b.take_late(),
         }
     }
     pub fn stats(&self) -> &BuilderStats {
@@ -314,8 +369,33 @@ pub fn ingest(
         reader.enable_sha256();
         rep.size = reader.total_size();
         let mut builder = Builder::new(opts, fi as u32);
+        builder.set_track_members(opts.track_members);
         let base = sink.count();
         let mut out = Vec::new();
+        let mut members = Vec::new();
+        // Samples go to the sink in emission order; with members tracked, each
+        // sample's packets are pointed at its index there.
+        let mut emit = |builder: &mut Builder,
+                        out: &mut Vec<Sample>,
+                        members: &mut Vec<PacketMember>|
+         -> Result<(), IngestError> {
+            if opts.track_members {
+                for (k, rows) in builder.take_rows().iter().enumerate() {
+                    assign(
+                        members,
+                        rows.iter().map(|r| r.number),
+                        sink.count() + k as u64,
+                    );
+                }
+                for (seq, n) in builder.take_late() {
+                    assign(members, std::iter::once(n), base + seq);
+                }
+            }
+            for s in out.drain(..) {
+                sink.push(s)?;
+            }
+            Ok(())
+        };
         loop {
             let Some(frame) = reader.next_frame()? else {
                 break;
@@ -330,12 +410,16 @@ pub fn ingest(
             }
             let label = labeler.label(&pkt);
             rep.malicious_packets += label.malicious as u64;
-            builder.push(&pkt, label, &mut out);
-            if !out.is_empty() {
-                for s in out.drain(..) {
-                    sink.push(s)?;
-                }
+            if opts.track_members {
+                members.push(PacketMember {
+                    number: pkt.number,
+                    sample: NO_SAMPLE,
+                    malicious: label.malicious,
+                    class_id: label.class_id,
+                });
             }
+            builder.push(&pkt, label, &mut out);
+            emit(&mut builder, &mut out, &mut members)?;
             if rep.packets & 0xffff == 0 {
                 if let Some(b) = &bar {
                     b.set_position(done_bytes + reader.bytes_read());
@@ -349,9 +433,8 @@ pub fn ingest(
             }
         }
         builder.finish(&mut out);
-        for s in out.drain(..) {
-            sink.push(s)?;
-        }
+        emit(&mut builder, &mut out, &mut members)?;
+        rep.members = members;
         for u in builder.take_updates() {
             sink.update(base + u.seq, &u)?;
         }
