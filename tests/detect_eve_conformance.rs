@@ -134,9 +134,11 @@ fn every_line_of_a_demo_run_validates_against_suricatas_schema() {
         model(ConstScorer::images()),
         model(Explaining(ConstScorer::flows())),
     ];
+    // Every alert explained (not one per host pair and interval), so each is checked.
     let o = PipelineOptions {
         idle_timeout_ns: 10_000_000_000,
         stats_interval: Some(Duration::from_millis(1)),
+        explain_interval_ns: 0,
         ..opts()
     };
     let text = run_text(&mut m, pcap_reader(&demo), &o);
@@ -572,6 +574,74 @@ fn explanations_go_into_alert_metadata() {
         let md = &a["alert"]["metadata"];
         assert!(md.get("gpu_nids_fields").is_none() && md.get("gpu_nids_packets").is_none());
     }
+}
+
+/// `detect --explain-interval`: one explained alert per host pair (either direction) in
+/// the interval of packet time; another pair, or the same pair past the interval, gets
+/// its own; 0 explains every alert.
+#[test]
+fn explanations_are_limited_per_host_pair_and_interval() {
+    let t0 = 1_600_000_000_000_000_000u64;
+    let s = 1_000_000_000u64;
+    let mut recs = Vec::new();
+    // (time, client port, reply from the server first, other pair)
+    let flows = [
+        (0, 5000, false, false),
+        (s / 10, 5001, true, false),
+        (2 * s / 10, 5002, false, false),
+        (3 * s / 10, 5003, false, true),
+        (12 * s, 5004, false, false),
+    ];
+    for (t, port, reply_first, other) in flows {
+        let (a, b) = if other {
+            ([10, 7, 0, 3], [10, 7, 0, 2])
+        } else {
+            ([10, 7, 0, 1], [10, 7, 0, 2])
+        };
+        for i in 0..4u64 {
+            let reply = (i % 2 == 0) == reply_first;
+            let f = if reply {
+                isupport::eth_ipv4_tcp(b, a, 80, port, b"")
+            } else {
+                isupport::eth_ipv4_tcp(a, b, port, 80, b"")
+            };
+            recs.push((t0 + t + i * 1000, f));
+        }
+    }
+    let run = |interval_ns: u64| {
+        let reader = CaptureReader::from_bytes("x", isupport::pcap_le_us(1, &recs)).unwrap();
+        let mut m = vec![model(Explaining(ConstScorer::flows()))];
+        let o = PipelineOptions {
+            explain_interval_ns: interval_ns,
+            ..opts()
+        };
+        let ev = parse_eve(&run_text(&mut m, reader, &o));
+        let mut ports: Vec<(u64, bool)> = alerts(&ev)
+            .iter()
+            .map(|a| {
+                let port = if a["src_port"] == 80 {
+                    &a["dest_port"]
+                } else {
+                    &a["src_port"]
+                };
+                let md = &a["alert"]["metadata"];
+                (port.as_u64().unwrap(), md.get("gpu_nids_fields").is_some())
+            })
+            .collect();
+        ports.sort();
+        ports
+    };
+    assert_eq!(
+        run(10 * s),
+        [
+            (5000, true),
+            (5001, false),
+            (5002, false),
+            (5003, true),
+            (5004, true)
+        ]
+    );
+    assert!(run(0).iter().all(|&(_, explained)| explained));
 }
 
 /// An SCTP packet (common header only) between two fixed hosts.

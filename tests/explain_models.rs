@@ -131,6 +131,25 @@ fn doc_ids_explain_by_occlusion_gives_shares_of_named_fields() {
         .packets
         .iter()
         .all(|&(p, v)| p < 4 && v > 0.0 && v <= 1.0 + 1e-9));
+    // Explained together (the occluded copies of several samples share scoring passes,
+    // here more than one), each sample gets the explanation it gets alone.
+    let flows = gpu_nids::data::samplers::synthetic_flows(16, 1, 5);
+    let many = s.explain_many(g, &flows.data, 16).unwrap();
+    assert_eq!(many.len(), 16);
+    for (i, m) in many.iter().enumerate() {
+        let alone = s
+            .explain(g, &flows.data[i * 320..(i + 1) * 320])
+            .unwrap()
+            .unwrap();
+        let m = m.as_ref().unwrap();
+        assert_eq!(m.fields.len(), alone.fields.len(), "sample {i}");
+        if let (Some(a), Some(b)) = (m.fields.first(), alone.fields.first()) {
+            assert!(
+                a.0 == b.0 && (a.1 - b.1).abs() < 1e-3,
+                "sample {i}: {m:?} vs {alone:?}"
+            );
+        }
+    }
 }
 
 fn tf_options() -> gpu_nids::train::TrainOptions {

@@ -63,6 +63,9 @@ pub struct DetectArgs {
     /// Leave the explanation (`gpu_nids_fields`, `gpu_nids_packets`) out of alerts: saves a forward pass per alert.
     #[arg(long)]
     pub no_explain: bool,
+    /// Explain at most one alert per model and host pair in this much packet time (0 = every alert); the pair's other alerts in it carry no explanation. A flood's hundreds of alerts would each cost DOC-IDS dozens of forward passes.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub explain_interval: Duration,
     /// Write IPv6 addresses compressed (`2001:db8::1`) instead of in full, as Suricata's `ipv6-compress: yes`.
     #[arg(long)]
     pub ipv6_compress: bool,
@@ -196,6 +199,7 @@ pub fn run_detect(a: &DetectArgs) -> Result<()> {
         iface: a.interface.clone(),
         ipv6_compress: a.ipv6_compress,
         explain: !a.no_explain,
+        explain_interval_ns: a.explain_interval.as_nanos() as u64,
         reorder_window_ns: reorder_window(a),
         ..PipelineOptions::default()
     };

@@ -31,6 +31,46 @@ pub(super) struct Pending {
     pub data: Vec<u8>,
     pub items: Vec<PendingItem>,
     pub oldest: Option<Instant>,
+    pub explained: ExplainLimiter,
+}
+
+/// Which alerts get an explanation: one per host pair (either direction) every
+/// `interval` of packet time. A flood or scan raises hundreds of alerts of one pair
+/// that an explanation each would describe alike, and explaining costs a model from one
+/// to several dozen forward passes per alert (occlusion), far more than scoring.
+/// Decided in sample order, so a file gives the same alerts explained on every run.
+#[derive(Default)]
+pub(super) struct ExplainLimiter {
+    /// Host pair → packet time of its last explained alert.
+    last: std::collections::HashMap<(crate::ingest::parse::Addr, crate::ingest::parse::Addr), u64>,
+}
+
+impl ExplainLimiter {
+    /// Entries kept before the stale ones are dropped (bounds memory on a scan of many hosts).
+    const PRUNE_AT: usize = 1 << 16;
+
+    pub fn admit(&mut self, m: &SampleMeta, interval_ns: u64) -> bool {
+        if interval_ns == 0 {
+            return true;
+        }
+        let key = if m.src <= m.dst {
+            (m.src, m.dst)
+        } else {
+            (m.dst, m.src)
+        };
+        let ts = m.last_ts_ns;
+        if let Some(&t) = self.last.get(&key) {
+            // An earlier timestamp (samples complete out of order) counts as within.
+            if ts.saturating_sub(t) < interval_ns {
+                return false;
+            }
+        }
+        if self.last.len() >= Self::PRUNE_AT {
+            self.last.retain(|_, t| ts.saturating_sub(*t) < interval_ns);
+        }
+        self.last.insert(key, ts);
+        true
+    }
 }
 
 /// Alerts scored but not yet written, held so that they go out in order
@@ -78,6 +118,9 @@ impl Reorder {
 pub(super) struct ScoreContext<'a> {
     /// Ask the model what drove each alert's score.
     pub explain: bool,
+    /// At most one explained alert per model and host pair in this much packet time
+    /// (0: every alert), see [`ExplainLimiter`].
+    pub explain_interval_ns: u64,
     /// Keep every sample's latency.
     pub record_latency: bool,
     pub alert: AlertContext<'a>,
@@ -122,20 +165,32 @@ pub(super) fn score_pending(
         ..Default::default()
     };
     let alerted: Vec<usize> = (0..n).filter(|&i| scores[i] as f64 > thr).collect();
-    // One pass explains every alert of the batch.
-    let mut explained = if cx.explain && !alerted.is_empty() {
-        let mut data = Vec::with_capacity(alerted.len() * len);
-        for &i in &alerted {
+    // One pass explains the batch's alerts the limiter admits.
+    let chosen: Vec<usize> = if cx.explain {
+        alerted
+            .iter()
+            .copied()
+            .filter(|&i| p.explained.admit(&p.items[i].meta, cx.explain_interval_ns))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut explained = vec![None; n];
+    if !chosen.is_empty() {
+        let mut data = Vec::with_capacity(chosen.len() * len);
+        for &i in &chosen {
             data.extend_from_slice(&p.data[i * len..(i + 1) * len]);
         }
-        scorer
-            .explain_many(gpu, &data, alerted.len())
-            .context("explaining alerts")?
-    } else {
-        vec![None; alerted.len()]
-    };
+        let e = scorer
+            .explain_many(gpu, &data, chosen.len())
+            .context("explaining alerts")?;
+        for (&i, e) in chosen.iter().zip(e) {
+            explained[i] = e;
+        }
+    }
     let sig = scorer.signature();
-    for (&i, ex) in alerted.iter().zip(explained.iter_mut()) {
+    for &i in &alerted {
+        let ex = &mut explained[i];
         let item = &p.items[i];
         let sc = scores[i] as f64;
         let data = &p.data[i * len..(i + 1) * len];

@@ -52,6 +52,9 @@ pub struct PipelineOptions {
     /// Ask the model what drove each alert's score (one more forward pass
     /// per alert for the VAE and autoencoders, several for DOC-IDS).
     pub explain: bool,
+    /// At most one explained alert per model and host pair in this much packet time;
+    /// 0: every alert.
+    pub explain_interval_ns: u64,
     /// Interface name for `in_iface`.
     pub iface: Option<String>,
     /// Write a final stats line when the run ends.
@@ -77,6 +80,7 @@ impl Default for PipelineOptions {
             rate_pps: None,
             record_latency: false,
             explain: true,
+            explain_interval_ns: 10_000_000_000,
             iface: None,
             final_stats: true,
             ipv6_compress: false,
@@ -203,6 +207,7 @@ pub fn run(
         .collect();
     let cx = ScoreContext {
         explain: opts.explain,
+        explain_interval_ns: opts.explain_interval_ns,
         record_latency: opts.record_latency,
         alert: AlertContext {
             iface: opts.iface.as_deref(),

@@ -160,36 +160,70 @@ impl<M: Model> Loaded<M> {
         }
     }
 
-    /// Occlusion: the sample re-scored with each header field of each packet zeroed,
-    /// and with each packet zeroed, in one batch; what lowers the score drove it
-    /// (when nothing does, the explanation is empty). Flow samples only.
-    fn occlusion(&mut self, gpu: &Gpu, sample: &[u8]) -> Result<Option<Explanation>> {
+    /// Occlusion: each sample re-scored with each header field of each packet zeroed,
+    /// and with each packet zeroed; what lowers the score drove it (when nothing does,
+    /// the explanation is empty). Flow samples only. The occluded copies of several
+    /// samples share scoring passes: one sample's copies (a few dozen) would leave most
+    /// of a power-of-two batch empty.
+    fn occlusions(
+        &mut self,
+        gpu: &Gpu,
+        samples: &[u8],
+        n: usize,
+    ) -> Result<Vec<Option<Explanation>>> {
         use crate::explain;
         let SampleSpec::Flows(f) = &self.spec else {
-            return Ok(None);
+            return Ok(vec![None; n]);
         };
-        let occ = explain::flow_occlusions(sample, f.n, f.l);
-        let mut batch = Vec::with_capacity((occ.len() + 1) * sample.len());
-        batch.extend_from_slice(sample);
-        for o in &occ {
-            let start = batch.len();
+        let (rows, row_len) = (f.n, f.l);
+        let len = rows * row_len;
+        let mut out = Vec::with_capacity(n);
+        let mut pending: Vec<Vec<explain::Occlusion>> = Vec::new();
+        let mut batch: Vec<u8> = Vec::new();
+        let flush = |this: &mut Self,
+                     pending: &mut Vec<Vec<explain::Occlusion>>,
+                     batch: &mut Vec<u8>,
+                     out: &mut Vec<Option<Explanation>>|
+         -> Result<()> {
+            let scores = this
+                .runs
+                .score(gpu, &this.model, batch, len, batch.len() / len)?;
+            let mut at = 0;
+            for occ in pending.drain(..) {
+                let s: Vec<f64> = scores[at..at + occ.len() + 1]
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect();
+                at += occ.len() + 1;
+                out.push(Some(explain::from_occlusions(
+                    s[0],
+                    &occ,
+                    &s[1..],
+                    explain::TOP,
+                )));
+            }
+            batch.clear();
+            Ok(())
+        };
+        for sample in samples[..n * len].chunks(len) {
+            let occ = explain::flow_occlusions(sample, rows, row_len);
             batch.extend_from_slice(sample);
-            for &i in &o.bytes {
-                batch[start + i] = 0;
+            for o in &occ {
+                let start = batch.len();
+                batch.extend_from_slice(sample);
+                for &i in &o.bytes {
+                    batch[start + i] = 0;
+                }
+            }
+            pending.push(occ);
+            if batch.len() >= SCORE_BATCH * len {
+                flush(self, &mut pending, &mut batch, &mut out)?;
             }
         }
-        let scores: Vec<f64> = self
-            .runs
-            .score(gpu, &self.model, &batch, sample.len(), occ.len() + 1)?
-            .into_iter()
-            .map(f64::from)
-            .collect();
-        Ok(Some(explain::from_occlusions(
-            scores[0],
-            &occ,
-            &scores[1..],
-            explain::TOP,
-        )))
+        if !pending.is_empty() {
+            flush(self, &mut pending, &mut batch, &mut out)?;
+        }
+        Ok(out)
     }
 
     /// The checkpoint's model with its spec and threshold.
@@ -258,10 +292,7 @@ impl<M: Model> Scorer for Loaded<M> {
         }
         let mut out = Vec::with_capacity(n);
         let Some(kind) = self.model.byte_error() else {
-            for s in samples[..n * len].chunks(len) {
-                out.push(self.occlusion(gpu, s)?);
-            }
-            return Ok(out);
+            return self.occlusions(gpu, samples, n);
         };
         for lo in (0..n).step_by(EXPLAIN_CHUNK) {
             let k = (n - lo).min(EXPLAIN_CHUNK);
