@@ -86,21 +86,22 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 // Rows of l values moved between row strides (src_rs → dst_rs), with the bias and
 // activation applied: dst[row][j] = act(src[row][j] + bias[row % c]) for j < l and 0
 // in the padding columns l ≤ j < dst_rs. It both unpads the matmul's padded output
-// into [n, c, l] and pads a [n, c, l] gradient for the matmul. total = n·c·dst_rs.
-@compute @workgroup_size(256, 1, 1)
+// into [n, c, l] and pads a [n, c, l] gradient for the matmul. One workgroup per row
+// (`rows` = n·c of them), its lanes striding along the row: finding row and column
+// from a flat index would cost an integer division per element, which CPU adapters
+// do one lane at a time.
+@compute @workgroup_size(64, 1, 1)
 fn bias_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
-    let idx = linear(wid, nwg, lid);
-    if (idx >= p.total) { return; }
-    let j = idx % p.dst_rs;
-    let row = idx / p.dst_rs;
-    var v = 0.0;
-    if (j < p.l) {
-        v = src[row * p.src_rs + j];
-        if (p.has_bias != 0u) { v = v + aux[row % p.c]; }
-        v = act(v);
+    let row = wid.x + wid.y * nwg.x;
+    if (row >= p.rows) { return; }
+    var bias = 0.0;
+    if (p.has_bias != 0u) { bias = aux[row % p.c]; }
+    for (var j = lid.x; j < p.dst_rs; j = j + 64u) {
+        var v = 0.0;
+        if (j < p.l) { v = act(src[row * p.src_rs + j] + bias); }
+        dst[row * p.dst_rs + j] = v;
     }
-    dst[idx] = v;
 }
 
 // dst = src · act'(y), src = dL/dy, aux = y (the activation output).

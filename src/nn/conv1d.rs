@@ -270,13 +270,12 @@ fn bias_act(
     bias: Option<&Buf<f32>>,
     act: Act,
 ) -> Result<(), GpuError> {
-    let total = rows * dst_rs;
     let p = ColParams {
         c: c as u32,
         l: l as u32,
         act: act.code(),
-        total: total as u32,
         has_bias: bias.is_some() as u32,
+        rows: rows as u32,
         src_rs: src_rs as u32,
         dst_rs: dst_rs as u32,
         ..Default::default()
@@ -285,7 +284,7 @@ fn bias_act(
         Kernel::new(SHADER, "bias_act"),
         &p,
         &[src, bias.unwrap_or(src), dst],
-        elementwise_groups(total),
+        grid(rows as u32),
     )
 }
 
