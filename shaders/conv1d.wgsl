@@ -44,20 +44,22 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
     return (wid.x + wid.y * nwg.x) * 256u + lid.x;
 }
 
-// dst = col of src, padding columns included; total = n·c·k·lcs.
-@compute @workgroup_size(256, 1, 1)
+// dst = col of src, padding columns included. One workgroup per col row (`rows` =
+// n·c·k of them), lanes along it, as bias_act and for the same reason.
+@compute @workgroup_size(64, 1, 1)
 fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>) {
-    let idx = linear(wid, nwg, lid);
-    if (idx >= p.total) { return; }
-    let j = idx % p.lcs;
-    let r = idx / p.lcs;
+    let r = wid.x + wid.y * nwg.x;
+    if (r >= p.rows) { return; }
     let kk = r % p.k;
-    let row = r / p.k; // n·c + ch
-    let pos = i32(j * p.stride + kk) - i32(p.pad);
-    var v = 0.0;
-    if (j < p.lc && pos >= 0 && pos < i32(p.l)) { v = src[row * p.l + u32(pos)]; }
-    dst[idx] = v;
+    let src_row = (r / p.k) * p.l; // image row n·c + ch
+    let base = r * p.lcs;
+    for (var j = lid.x; j < p.lcs; j = j + 64u) {
+        let pos = i32(j * p.stride + kk) - i32(p.pad);
+        var v = 0.0;
+        if (j < p.lc && pos >= 0 && pos < i32(p.l)) { v = src[src_row + u32(pos)]; }
+        dst[base + j] = v;
+    }
 }
 
 // dst = act(col2im(src) + bias): a gather (each image element sums the ≤ k col entries

@@ -229,14 +229,17 @@ fn elementwise_groups(total: usize) -> [u32; 3] {
 }
 
 fn im2col(b: &mut Batch, g: Geom, image: &Buf<f32>, col: &Buf<f32>) -> Result<(), GpuError> {
-    let total = g.n * g.c * g.k * g.lcs;
-    let p = g.params(total);
+    let rows = g.n * g.c * g.k;
+    let p = ColParams {
+        rows: rows as u32,
+        ..g.params(0)
+    };
     // `aux` is unused here; bind the (read-only) source there too.
     b.run(
         Kernel::new(SHADER, "im2col"),
         &p,
         &[image, image, col],
-        elementwise_groups(total),
+        grid(rows as u32),
     )
 }
 
