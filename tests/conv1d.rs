@@ -1,7 +1,7 @@
 //! conv1d and conv-transpose1d on the GPU vs the f64 references (forward, fused
 //! activation, activation backward, input / weight / bias gradients with and without
-//! accumulation, both matmul variants), and the references' gradients vs central
-//! finite differences.
+//! accumulation, both matmul variants and, for conv1d, every vec4 matmul block), and
+//! the references' gradients vs central finite differences.
 
 mod common;
 use common::*;
