@@ -190,6 +190,7 @@ struct ColParams {
     lcs: u32,
     src_rs: u32,
     dst_rs: u32,
+    /// Keeps the size a multiple of 16 bytes, as a uniform block's layout rounds it.
     _pad: u32,
 }
 
