@@ -1,15 +1,15 @@
 //! conv1d and conv-transpose1d on the GPU vs the f64 references (forward, fused
 //! activation, activation backward, input / weight / bias gradients with and without
-//! accumulation, both matmul variants), and the references' gradients vs central
-//! finite differences.
+//! accumulation, both matmul variants and, for conv1d, every vec4 matmul block), and
+//! the references' gradients vs central finite differences.
 
 mod common;
 use common::*;
-use gpu_nids::gpu::Buf;
+use gpu_nids::gpu::{Buf, Gpu};
 use gpu_nids::models::bench_shapes;
 use gpu_nids::nn::conv1d::transpose::{self, ConvT1dShape};
 use gpu_nids::nn::conv1d::{self, act_backward_ref, act_ref, Conv1dShape, ConvScratch};
-use gpu_nids::nn::matmul::MatmulVariant;
+use gpu_nids::nn::matmul::{MatmulVariant, V4Block};
 use gpu_nids::nn::Act;
 
 /// Argument order as PyTorch's constructor, for readable shape lists.
@@ -63,7 +63,10 @@ fn convt(
 
 /// Batch 1, odd lengths and channel counts, DOC-IDS's k6 s1 p5 and the baseline's k6 s2,
 /// stride > kernel, a single output position, more than 64 channels (a second
-/// matmul tile).
+/// matmul tile). The products run on rows padded to a multiple of 4, so most of these
+/// output lengths (25, 22, 4·k + 1..3) leave padding columns that must stay out of the
+/// results; the last four also have c_in·k and c_out multiples of 4, which the vec4
+/// blocks reading W as vec4 (a8, t8, sg16, sgt) need.
 fn conv_shapes() -> Vec<Conv1dShape> {
     vec![
         conv(1, 1, 20, 4, 6, 1, 5, Act::Relu),
@@ -74,6 +77,12 @@ fn conv_shapes() -> Vec<Conv1dShape> {
         conv(2, 33, 11, 65, 3, 1, 1, Act::None),
         // n·l_out > 256: every lane of the bias-gradient reduction holds data.
         conv(3, 1, 100, 2, 6, 1, 5, Act::Relu),
+        conv(2, 4, 18, 8, 6, 1, 5, Act::Relu),
+        conv(1, 8, 13, 4, 3, 2, 1, Act::Sigmoid),
+        // l_out 69: more than one 64-column tile, the second one ragged.
+        conv(3, 4, 70, 12, 2, 1, 0, Act::None),
+        // DOC-IDS's second layer at a short length.
+        conv(2, 32, 20, 64, 6, 1, 5, Act::Relu),
     ]
 }
 
@@ -127,8 +136,7 @@ struct Bufs {
     db: Buf<f32>,
 }
 
-fn upload(i: &Inputs, out_len: usize) -> Bufs {
-    let g = gpu();
+fn upload(g: &Gpu, i: &Inputs, out_len: usize) -> Bufs {
     Bufs {
         x: g.upload(&i.x).unwrap(),
         w: g.upload(&i.w).unwrap(),
@@ -141,8 +149,7 @@ fn upload(i: &Inputs, out_len: usize) -> Bufs {
     }
 }
 
-fn read(b: &Bufs) -> Outputs {
-    let g = gpu();
+fn read(g: &Gpu, b: &Bufs) -> Outputs {
     Outputs {
         y: g.read(&b.y).unwrap(),
         dx: g.read(&b.dx).unwrap(),
@@ -153,10 +160,9 @@ fn read(b: &Bufs) -> Outputs {
 
 /// Forward and all three gradients recorded in one batch sharing one scratch, as a
 /// training step would.
-fn run_conv(s: &Conv1dShape, i: &Inputs, acc: bool, mm: MatmulVariant) -> Outputs {
-    let g = gpu();
-    let bufs = upload(i, s.out_len());
-    let scratch = ConvScratch::new(g, s.col_len(), s.part_len()).unwrap();
+fn run_conv(g: &Gpu, s: &Conv1dShape, i: &Inputs, acc: bool, mm: MatmulVariant) -> Outputs {
+    let bufs = upload(g, i, s.out_len());
+    let scratch = ConvScratch::new(g, s.col_len(), s.part_len(), s.padded_len()).unwrap();
     let mut b = g.batch();
     conv1d::forward(
         &mut b, s, &bufs.x, &bufs.w, &bufs.bias, &bufs.y, &scratch, mm,
@@ -166,13 +172,13 @@ fn run_conv(s: &Conv1dShape, i: &Inputs, acc: bool, mm: MatmulVariant) -> Output
     conv1d::backward_weight(&mut b, s, &bufs.x, &bufs.dz, &bufs.dw, acc, &scratch, mm).unwrap();
     conv1d::backward_bias(&mut b, s, &bufs.dz, &bufs.db, acc).unwrap();
     b.submit().unwrap();
-    read(&bufs)
+    read(g, &bufs)
 }
 
 fn run_convt(s: &ConvT1dShape, i: &Inputs, acc: bool, mm: MatmulVariant) -> Outputs {
     let g = gpu();
-    let bufs = upload(i, s.out_len());
-    let scratch = ConvScratch::new(g, s.col_len(), s.part_len()).unwrap();
+    let bufs = upload(g, i, s.out_len());
+    let scratch = ConvScratch::new(g, s.col_len(), s.part_len(), 0).unwrap();
     let mut b = g.batch();
     transpose::forward(
         &mut b, s, &bufs.x, &bufs.w, &bufs.bias, &bufs.y, &scratch, mm,
@@ -182,7 +188,7 @@ fn run_convt(s: &ConvT1dShape, i: &Inputs, acc: bool, mm: MatmulVariant) -> Outp
     transpose::backward_weight(&mut b, s, &bufs.x, &bufs.dz, &bufs.dw, acc, &scratch, mm).unwrap();
     transpose::backward_bias(&mut b, s, &bufs.dz, &bufs.db, acc).unwrap();
     b.submit().unwrap();
-    read(&bufs)
+    read(g, &bufs)
 }
 
 /// want + (acc ? init : 0)
@@ -234,7 +240,7 @@ fn conv1d_forward_and_backward_match_reference() {
         let (dx, dw, db) = conv1d::backward_ref(s, &x, &w, &dz);
         for mm in MatmulVariant::ALL {
             for acc in [false, true] {
-                let got = run_conv(s, &i, acc, mm);
+                let got = run_conv(gpu(), s, &i, acc, mm);
                 compare(
                     &format!("{s:?} {mm:?} acc {acc}"),
                     &got,
@@ -243,6 +249,44 @@ fn conv1d_forward_and_backward_match_reference() {
                     acc,
                 );
             }
+        }
+    }
+}
+
+/// The same with each vec4 matmul block forced (`Gpu::matmul_v4`) wherever it fits
+/// one of a layer's three products on the padded rows, instead of the default pick:
+/// every block that can run a conv1d product is checked end to end.
+#[test]
+fn conv1d_matches_reference_with_every_matmul_block() {
+    let gpus: Vec<(V4Block, Gpu)> = V4Block::ALL
+        .into_iter()
+        .map(|blk| {
+            let mut g = new_gpu();
+            g.matmul_v4 = Some(blk.name().to_string());
+            (blk, g)
+        })
+        .collect();
+    for (si, s) in conv_shapes().iter().enumerate() {
+        let i = inputs(
+            s.in_len(),
+            s.weight_len(),
+            s.bias_len(),
+            s.out_len(),
+            50 + 10 * si as u64,
+        );
+        let (x, w, bias, dz) = (to_f64(&i.x), to_f64(&i.w), to_f64(&i.bias), to_f64(&i.dz));
+        let y = conv1d::forward_ref(s, &x, &w, &bias);
+        let (dx, dw, db) = conv1d::backward_ref(s, &x, &w, &dz);
+        for (blk, g) in &gpus {
+            let acc = si % 2 == 1;
+            let got = run_conv(g, s, &i, acc, MatmulVariant::Reg);
+            compare(
+                &format!("{s:?} block {} acc {acc}", blk.name()),
+                &got,
+                &i,
+                (y.clone(), dx.clone(), dw.clone(), db.clone()),
+                acc,
+            );
         }
     }
 }
@@ -391,10 +435,12 @@ fn bad_shapes_and_small_buffers_are_errors() {
     let w = g.zeros::<f32>(s.weight_len()).unwrap();
     let bias = g.zeros::<f32>(s.bias_len()).unwrap();
     let y = g.zeros::<f32>(s.out_len()).unwrap();
-    let small = ConvScratch::new(g, s.col_len() - 1, s.part_len()).unwrap();
+    let small = ConvScratch::new(g, s.col_len() - 1, s.part_len(), s.padded_len()).unwrap();
     let mut b = g.batch();
     assert!(conv1d::forward(&mut b, &s, &x, &w, &bias, &y, &small, MatmulVariant::Reg).is_err());
-    let ok = ConvScratch::new(g, s.col_len(), 0).unwrap();
+    let small = ConvScratch::new(g, s.col_len(), s.part_len(), s.padded_len() - 1).unwrap();
+    assert!(conv1d::forward(&mut b, &s, &x, &w, &bias, &y, &small, MatmulVariant::Reg).is_err());
+    let ok = ConvScratch::new(g, s.col_len(), 0, s.padded_len()).unwrap();
     assert!(
         conv1d::backward_weight(&mut b, &s, &x, &y, &w, false, &ok, MatmulVariant::Reg).is_err()
     );

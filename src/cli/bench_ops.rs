@@ -196,7 +196,8 @@ pub fn bench_ops(a: &BenchOpsArgs) -> Result<()> {
             );
         }
         for (name, s) in shapes::conv1d(n) {
-            let scratch = conv1d::ConvScratch::new(&gpu, s.col_len(), s.part_len())?;
+            let scratch =
+                conv1d::ConvScratch::new(&gpu, s.col_len(), s.part_len(), s.padded_len())?;
             let (x, w, bias, y) = (
                 gpu.zeros(s.in_len())?,
                 gpu.zeros(s.weight_len())?,

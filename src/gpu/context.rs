@@ -168,6 +168,10 @@ pub struct Gpu {
     pub has_subgroups: bool,
     /// Copied from `GpuOptions::tune`.
     pub tune: bool,
+    /// The vec4 matmul block (`V4Block::name`) to use wherever it fits, as
+    /// `GPU_NIDS_MATMUL_V4` forces it process-wide: lets a test run whole layers through
+    /// each block on its own device. `None` after `new`.
+    pub matmul_v4: Option<String>,
     pub(crate) errors: Arc<ErrorSink>,
     pub(crate) pipelines: PipelineCache,
 }
@@ -224,6 +228,7 @@ impl Gpu {
             has_timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             has_subgroups: features.contains(wgpu::Features::SUBGROUP),
             tune: opts.tune,
+            matmul_v4: None,
             device,
             queue,
             info,

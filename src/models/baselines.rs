@@ -174,6 +174,10 @@ impl ConvShapes {
         .max()
         .unwrap()
     }
+    /// Only the conv1d layers use `ConvScratch::padded`.
+    fn padded(&self) -> usize {
+        self.e1.padded_len().max(self.e2.padded_len())
+    }
     fn part(&self) -> usize {
         [
             self.e1.part_len(),
@@ -243,6 +247,7 @@ impl BaselineRun {
                     gpu,
                     s.col(),
                     if train { s.part().max(1) } else { 1 },
+                    s.padded(),
                 )?)
             }
             BaselineKind::Ae => None,

@@ -429,6 +429,7 @@ impl DocRun {
         } else {
             (s.conv1.col_len().max(s.conv2.col_len()), 0)
         };
+        let padded = s.conv1.padded_len().max(s.conv2.padded_len());
         Ok(DocRun {
             batch,
             classes,
@@ -450,7 +451,7 @@ impl DocRun {
                 g(batch * AE[4])?,
             ],
             gs,
-            conv: ConvScratch::new(gpu, col, part.max(1))?,
+            conv: ConvScratch::new(gpu, col, part.max(1), padded)?,
             dense_scratch: z(s.dense_scratch())?,
             loss_scratch: z(loss::SCRATCH_LEN)?,
             loss_out: z(3)?,

@@ -10,6 +10,14 @@
 //! [C_out × C_in·k] product with a 10⁴-long reduction would not) and the per-sample
 //! partials are then summed.
 //!
+//! A conv1d's products run along the output length, which is rarely a multiple of 4
+//! (325 and 167 in DOC-IDS), and the matmul's vec4 and subgroup forms need row widths
+//! and strides that are. So the col buffer and the products' output-side rows
+//! (`ConvScratch::padded`) are laid out `l_stride()` wide, zero beyond `l_out`: the
+//! zeros add nothing to the weight gradient's reduction along the length, and the
+//! padding columns of the other two products are never read back. The tensors a caller
+//! sees keep the plain [n, c, l_out] layout.
+//!
 //! Layout NCL, row-major. An optional activation (ReLU or sigmoid) is fused into the
 //! forward output; [`act_backward`] turns the gradient wrt the activated output into
 //! the gradient wrt the pre-activation (`dz`), which the backward functions take.
@@ -53,9 +61,18 @@ impl Conv1dShape {
     pub fn bias_len(&self) -> usize {
         self.c_out
     }
-    /// Elements of [`ConvScratch::col`] this shape needs: [n, c_in·k, l_out].
+    /// Row stride of the col buffer and of [`ConvScratch::padded`]: `l_out` rounded up
+    /// to a multiple of 4 (the vec4 matmul forms' alignment).
+    pub fn l_stride(&self) -> usize {
+        self.l_out().next_multiple_of(4)
+    }
+    /// Elements of [`ConvScratch::col`] this shape needs: [n, c_in·k, l_stride].
     pub fn col_len(&self) -> usize {
-        self.n * self.c_in * self.k * self.l_out()
+        self.n * self.c_in * self.k * self.l_stride()
+    }
+    /// Elements of [`ConvScratch::padded`]: [n, c_out, l_stride].
+    pub fn padded_len(&self) -> usize {
+        self.n * self.c_out * self.l_stride()
     }
     /// Elements of [`ConvScratch::part`]: per-sample weight gradients (none at batch 1,
     /// where the matmul writes the gradient directly).
@@ -86,31 +103,42 @@ impl Conv1dShape {
                 self.out_len(),
                 self.col_len(),
                 self.part_len(),
+                self.padded_len(),
             ],
         )
     }
 }
 
-/// Scratch for im2col columns and per-sample weight-gradient partials. One scratch can
-/// serve several layers recorded in sequence: size it with the largest lengths.
+/// Scratch for im2col columns, per-sample weight-gradient partials and a conv1d's
+/// output-sized rows at the padded stride (its matmul output before the bias, or its
+/// output gradient as the matmuls read it). One scratch can serve several layers
+/// recorded in sequence: size it with the largest lengths.
 pub struct ConvScratch {
     pub col: Buf<f32>,
     pub part: Buf<f32>,
+    pub padded: Buf<f32>,
 }
 
 impl ConvScratch {
-    pub fn new(gpu: &Gpu, col_len: usize, part_len: usize) -> Result<Self, GpuError> {
+    pub fn new(
+        gpu: &Gpu,
+        col_len: usize,
+        part_len: usize,
+        padded_len: usize,
+    ) -> Result<Self, GpuError> {
         Ok(ConvScratch {
             col: gpu.zeros(col_len)?,
             part: gpu.zeros(part_len)?,
+            padded: gpu.zeros(padded_len)?,
         })
     }
-    fn need(&self, col: usize, part: usize) -> Result<(), GpuError> {
-        if self.col.len() < col || self.part.len() < part {
+    fn need(&self, col: usize, part: usize, padded: usize) -> Result<(), GpuError> {
+        if self.col.len() < col || self.part.len() < part || self.padded.len() < padded {
             return Err(bad(format!(
-                "conv scratch too small: col {} < {col} or part {} < {part}",
+                "conv scratch too small: col {} < {col}, part {} < {part} or padded {} < {padded}",
                 self.col.len(),
-                self.part.len()
+                self.part.len(),
+                self.padded.len()
             )));
         }
         Ok(())
@@ -159,16 +187,22 @@ struct ColParams {
     has_bias: u32,
     accumulate: u32,
     rows: u32,
+    lcs: u32,
+    src_rs: u32,
+    dst_rs: u32,
+    /// Keeps the size a multiple of 16 bytes, as a uniform block's layout rounds it.
+    _pad: u32,
 }
 
-/// The image ↔ col correspondence: image [n, c, l], col [n, c·k, lc] with
-/// col[.., ch·k + kk, j] = image[.., ch, j·stride − pad + kk].
+/// The image ↔ col correspondence: image [n, c, l], col [n, c·k, lc] (rows `lcs` ≥ lc
+/// apart, zero in between) with col[.., ch·k + kk, j] = image[.., ch, j·stride − pad + kk].
 #[derive(Clone, Copy)]
 struct Geom {
     n: usize,
     c: usize,
     l: usize,
     lc: usize,
+    lcs: usize,
     k: usize,
     stride: usize,
     pad: usize,
@@ -181,6 +215,7 @@ impl Geom {
             c: self.c as u32,
             l: self.l as u32,
             lc: self.lc as u32,
+            lcs: self.lcs as u32,
             k: self.k as u32,
             stride: self.stride as u32,
             pad: self.pad as u32,
@@ -195,14 +230,17 @@ fn elementwise_groups(total: usize) -> [u32; 3] {
 }
 
 fn im2col(b: &mut Batch, g: Geom, image: &Buf<f32>, col: &Buf<f32>) -> Result<(), GpuError> {
-    let total = g.n * g.c * g.k * g.lc;
-    let p = g.params(total);
+    let rows = g.n * g.c * g.k;
+    let p = ColParams {
+        rows: rows as u32,
+        ..g.params(0)
+    };
     // `aux` is unused here; bind the (read-only) source there too.
     b.run(
         Kernel::new(SHADER, "im2col"),
         &p,
         &[image, image, col],
-        elementwise_groups(total),
+        grid(rows as u32),
     )
 }
 
@@ -226,30 +264,31 @@ fn col2im(
     )
 }
 
+/// `rows` rows of `l` values from row stride `src_rs` to `dst_rs` (zero beyond `l`),
+/// with the bias (row r is channel r % c) and activation applied to the values.
 fn bias_act(
     b: &mut Batch,
-    n: usize,
-    c: usize,
-    l: usize,
-    bias: &Buf<f32>,
+    (rows, c, l): (usize, usize, usize),
+    (src, src_rs): (&Buf<f32>, usize),
+    (dst, dst_rs): (&Buf<f32>, usize),
+    bias: Option<&Buf<f32>>,
     act: Act,
-    y: &Buf<f32>,
 ) -> Result<(), GpuError> {
-    let total = n * c * l;
     let p = ColParams {
-        n: n as u32,
         c: c as u32,
         l: l as u32,
         act: act.code(),
-        total: total as u32,
-        has_bias: 1,
+        has_bias: bias.is_some() as u32,
+        rows: rows as u32,
+        src_rs: src_rs as u32,
+        dst_rs: dst_rs as u32,
         ..Default::default()
     };
     b.run(
         Kernel::new(SHADER, "bias_act"),
         &p,
-        &[bias, bias, y],
-        elementwise_groups(total),
+        &[src, bias.unwrap_or(src), dst],
+        grid(rows as u32),
     )
 }
 
@@ -371,6 +410,7 @@ impl Conv1dShape {
             c: self.c_in,
             l: self.l,
             lc: self.l_out(),
+            lcs: self.l_stride(),
             k: self.k,
             stride: self.stride,
             pad: self.pad,
@@ -379,7 +419,8 @@ impl Conv1dShape {
 }
 
 /// y = act(conv1d(x, w) + bias). x [n, c_in, l], w [c_out, c_in, k], bias [c_out],
-/// y [n, c_out, l_out]. Uses `scratch.col` (≥ `col_len()`).
+/// y [n, c_out, l_out]. Uses `scratch.col` (≥ `col_len()`) and `scratch.padded`
+/// (≥ `padded_len()`).
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     b: &mut Batch,
@@ -392,28 +433,58 @@ pub fn forward(
     mm: MatmulVariant,
 ) -> Result<(), GpuError> {
     s.check()?;
-    scratch.need(s.col_len(), 0)?;
+    scratch.need(s.col_len(), 0, s.padded_len())?;
     x.check_len("conv1d x", s.in_len())?;
     w.check_len("conv1d w", s.weight_len())?;
     bias.check_len("conv1d bias", s.bias_len())?;
     y.check_len("conv1d y", s.out_len())?;
-    let (lo, ck) = (s.l_out(), s.c_in * s.k);
+    let (lo, ls, ck) = (s.l_out(), s.l_stride(), s.c_in * s.k);
     im2col(b, s.geom(), x, &scratch.col)?;
-    // y[n] = W [c_out, ck] · col[n] [ck, lo]
+    // padded[n] = W [c_out, ck] · col[n] [ck, ls]
     bmm(
         b,
         mm,
-        (s.c_out, lo, ck, s.n),
+        (s.c_out, ls, ck, s.n),
         (w, ck, 1, 0),
-        (&scratch.col, lo, 1, ck * lo),
-        (y, lo, s.c_out * lo),
+        (&scratch.col, ls, 1, ck * ls),
+        (&scratch.padded, ls, s.c_out * ls),
         0.0,
     )?;
-    bias_act(b, s.n, s.c_out, lo, bias, s.act, y)
+    bias_act(
+        b,
+        (s.n * s.c_out, s.c_out, lo),
+        (&scratch.padded, ls),
+        (y, lo),
+        Some(bias),
+        s.act,
+    )
+}
+
+/// dz with rows `l_stride()` apart, as the backward products read it: dz itself where
+/// that is its layout already, else a zero-padded copy in `scratch.padded`.
+fn padded_dz<'a>(
+    b: &mut Batch,
+    s: &Conv1dShape,
+    dz: &'a Buf<f32>,
+    scratch: &'a ConvScratch,
+) -> Result<&'a Buf<f32>, GpuError> {
+    let (lo, ls) = (s.l_out(), s.l_stride());
+    if lo == ls {
+        return Ok(dz);
+    }
+    bias_act(
+        b,
+        (s.n * s.c_out, s.c_out, lo),
+        (dz, lo),
+        (&scratch.padded, ls),
+        None,
+        Act::None,
+    )?;
+    Ok(&scratch.padded)
 }
 
 /// dx = conv1d's input gradient from dz (gradient wrt the pre-activation output).
-/// Overwrites dx [n, c_in, l]. Uses `scratch.col`.
+/// Overwrites dx [n, c_in, l]. Uses `scratch.col` and `scratch.padded`.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_input(
     b: &mut Batch,
@@ -425,26 +496,27 @@ pub fn backward_input(
     mm: MatmulVariant,
 ) -> Result<(), GpuError> {
     s.check()?;
-    scratch.need(s.col_len(), 0)?;
+    scratch.need(s.col_len(), 0, s.padded_len())?;
     w.check_len("conv1d w", s.weight_len())?;
     dz.check_len("conv1d dz", s.out_len())?;
     dx.check_len("conv1d dx", s.in_len())?;
-    let (lo, ck) = (s.l_out(), s.c_in * s.k);
-    // dcol[n] [ck, lo] = Wᵀ · dz[n]
+    let (ls, ck) = (s.l_stride(), s.c_in * s.k);
+    let dz = padded_dz(b, s, dz, scratch)?;
+    // dcol[n] [ck, ls] = Wᵀ · dz[n]
     bmm(
         b,
         mm,
-        (ck, lo, s.c_out, s.n),
+        (ck, ls, s.c_out, s.n),
         (w, 1, ck, 0),
-        (dz, lo, 1, s.c_out * lo),
-        (&scratch.col, lo, ck * lo),
+        (dz, ls, 1, s.c_out * ls),
+        (&scratch.col, ls, ck * ls),
         0.0,
     )?;
     col2im(b, s.geom(), &scratch.col, None, Act::None, dx)
 }
 
 /// dw (+)= Σ_n dz[n] · im2col(x[n])ᵀ; `accumulate` adds into dw instead of overwriting.
-/// Uses `scratch.col` and `scratch.part` (≥ `part_len()`).
+/// Uses `scratch.col`, `scratch.part` (≥ `part_len()`) and `scratch.padded`.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_weight(
     b: &mut Batch,
@@ -457,22 +529,24 @@ pub fn backward_weight(
     mm: MatmulVariant,
 ) -> Result<(), GpuError> {
     s.check()?;
-    scratch.need(s.col_len(), s.part_len())?;
+    scratch.need(s.col_len(), s.part_len(), s.padded_len())?;
     x.check_len("conv1d x", s.in_len())?;
     dz.check_len("conv1d dz", s.out_len())?;
     dw.check_len("conv1d dw", s.weight_len())?;
     im2col(b, s.geom(), x, &scratch.col)?;
+    let dz = padded_dz(b, s, dz, scratch)?;
     let rows = WeightRows {
         n: s.n,
         rows: s.c_out,
         cols: s.c_in * s.k,
-        len: s.l_out(),
+        len: s.l_stride(),
     };
     weight_grad(b, mm, rows, dz, scratch, dw, accumulate)
 }
 
 /// The shape of a weight-gradient product: per sample, `rows`×`len` gradient rows
-/// against the `cols`×`len` im2col matrix in scratch.
+/// against the `cols`×`len` im2col matrix in scratch (`len` the row stride of both,
+/// padding columns included: they hold zeros).
 struct WeightRows {
     n: usize,
     rows: usize,
@@ -609,6 +683,7 @@ pub mod transpose {
                 c: self.c_out,
                 l: self.l_out(),
                 lc: self.l,
+                lcs: self.l,
                 k: self.k,
                 stride: self.stride,
                 pad: self.pad,
@@ -630,7 +705,7 @@ pub mod transpose {
         mm: MatmulVariant,
     ) -> Result<(), GpuError> {
         s.check()?;
-        scratch.need(s.col_len(), 0)?;
+        scratch.need(s.col_len(), 0, 0)?;
         x.check_len("conv_transpose1d x", s.in_len())?;
         w.check_len("conv_transpose1d w", s.weight_len())?;
         bias.check_len("conv_transpose1d bias", s.bias_len())?;
@@ -661,7 +736,7 @@ pub mod transpose {
         mm: MatmulVariant,
     ) -> Result<(), GpuError> {
         s.check()?;
-        scratch.need(s.col_len(), 0)?;
+        scratch.need(s.col_len(), 0, 0)?;
         w.check_len("conv_transpose1d w", s.weight_len())?;
         dz.check_len("conv_transpose1d dz", s.out_len())?;
         dx.check_len("conv_transpose1d dx", s.in_len())?;
@@ -691,7 +766,7 @@ pub mod transpose {
         mm: MatmulVariant,
     ) -> Result<(), GpuError> {
         s.check()?;
-        scratch.need(s.col_len(), s.part_len())?;
+        scratch.need(s.col_len(), s.part_len(), 0)?;
         x.check_len("conv_transpose1d x", s.in_len())?;
         dz.check_len("conv_transpose1d dz", s.out_len())?;
         dw.check_len("conv_transpose1d dw", s.weight_len())?;

@@ -254,12 +254,14 @@ impl V4Block {
         )
     }
 
-    /// `GPU_NIDS_MATMUL_V4=<block name>` overrides (where the block fits); otherwise the
-    /// tuner's choice among the blocks that fit, for this shape class (the first, `R4C8`,
-    /// when tuning is off).
+    /// `Gpu::matmul_v4`, else `GPU_NIDS_MATMUL_V4=<block name>`, overrides (where the
+    /// block fits); otherwise the tuner's choice among the blocks that fit, for this
+    /// shape class (the first, `R4C8`, when tuning is off).
     fn for_product(gpu: &Gpu, p: &MatmulParams) -> Result<Self, GpuError> {
-        if let Some(b) = std::env::var("GPU_NIDS_MATMUL_V4")
-            .ok()
+        if let Some(b) = gpu
+            .matmul_v4
+            .clone()
+            .or_else(|| std::env::var("GPU_NIDS_MATMUL_V4").ok())
             .and_then(|s| Self::from_name(&s))
             .filter(|b| b.fits(gpu, p))
         {

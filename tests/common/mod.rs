@@ -10,16 +10,21 @@ use gpu_nids::gpu::{Gpu, GpuOptions, LimitsMode};
 pub fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
-        let mut opts = GpuOptions::from_env();
-        opts.limits = LimitsMode::Portable;
-        opts.tune = false;
-        let gpu = Gpu::new(&opts).unwrap_or_else(|e| panic!("test GPU: {e}"));
+        let gpu = new_gpu();
         eprintln!(
             "test adapter: {} ({:?}, {:?})",
             gpu.info.name, gpu.info.backend, gpu.info.device_type
         );
         gpu
     })
+}
+
+/// A device of its own, opened as `gpu()`'s is, for a test that changes its settings.
+pub fn new_gpu() -> Gpu {
+    let mut opts = GpuOptions::from_env();
+    opts.limits = LimitsMode::Portable;
+    opts.tune = false;
+    Gpu::new(&opts).unwrap_or_else(|e| panic!("test GPU: {e}"))
 }
 
 /// Deterministic pseudo-random values in [-1, 1) (splitmix64), so failures reproduce.
