@@ -44,7 +44,7 @@ fn data(s: &BatchNormShape, seed: u64) -> Data {
         .map(|(i, v)| {
             let c = (i / s.l) % s.c;
             // (Small offsets there: a mean ≫ std loses the deviations to f32 rounding.)
-            if c % 3 == 0 {
+            if c.is_multiple_of(3) {
                 v * 0.003 + 0.002
             } else {
                 v * (0.5 + c as f32 * 0.1) + c as f32 * 0.3 - 1.0
@@ -91,7 +91,7 @@ fn training_forward_backward_and_running_update_match_reference() {
         let (wdx, wdg, wdb) = batchnorm::backward_ref(s, &x, &gamma, &dy);
         let cases = BnVariant::ALL
             .into_iter()
-            .filter(|v| v.supports(&g, s))
+            .filter(|v| v.supports(g, s))
             .flat_map(|v| [(v, true, false), (v, false, true)]);
         for (v, update, acc) in cases {
             let gx = g.upload(&d.x).unwrap();

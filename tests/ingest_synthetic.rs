@@ -361,8 +361,8 @@ fn flow_bytes_exact_with_kept_addresses_and_label_patch() {
     assert_eq!(out.len(), 1, "emitted at the 4th packet");
     let s = &out[0];
     assert_eq!(s.data.len(), 320);
-    for k in 0..4 {
-        assert_eq!(&s.data[k * 80..k * 80 + 55], &frames[k][..55]);
+    for (k, frame) in frames.iter().enumerate().take(4) {
+        assert_eq!(&s.data[k * 80..k * 80 + 55], &frame[..55]);
         assert!(s.data[k * 80 + 55..(k + 1) * 80].iter().all(|&x| x == 0));
     }
     assert_eq!(

@@ -47,11 +47,11 @@ fn padded(bytes: u64) -> u64 {
 impl Gpu {
     fn alloc_raw(&self, bytes: u64, label: &str) -> Result<wgpu::Buffer, GpuError> {
         let size = padded(bytes);
-        if size > self.limits.max_storage_buffer_binding_size as u64 {
+        if size > self.limits.max_storage_buffer_binding_size {
             return Err(GpuError::TooLarge {
                 what: label.to_string(),
                 bytes: size,
-                limit: self.limits.max_storage_buffer_binding_size as u64,
+                limit: self.limits.max_storage_buffer_binding_size,
             });
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -95,7 +95,7 @@ impl Gpu {
         if bytes.is_empty() {
             return;
         }
-        if bytes.len() % 4 == 0 {
+        if bytes.len().is_multiple_of(4) {
             self.queue.write_buffer(&buf.raw, at, bytes);
         } else {
             let mut v = bytes.to_vec();

@@ -153,10 +153,13 @@ impl LabelRules {
     }
 }
 
+/// A rule as the labeler applies it: attacker addresses, time window, attack name id.
+type Rule = (Vec<Addr>, Option<(u64, u64)>, u16);
+
 /// Labels the packets of one input.
 #[derive(Clone, Debug)]
 pub struct PacketLabeler {
-    rules: Vec<(Vec<Addr>, Option<(u64, u64)>, u16)>,
+    rules: Vec<Rule>,
     /// Name id for packets no rule marks.
     base_class: u16,
 }

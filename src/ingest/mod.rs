@@ -396,10 +396,7 @@ pub fn ingest(
             }
             Ok(())
         };
-        loop {
-            let Some(frame) = reader.next_frame()? else {
-                break;
-            };
+        while let Some(frame) = reader.next_frame()? {
             let pkt = ParsedPacket::parse(&frame);
             rep.packets += 1;
             if let Some((f, side)) = filter.as_mut() {

@@ -439,7 +439,7 @@ impl CaptureReader {
     fn block_len(&self, rel: usize) -> Result<usize, ReadError> {
         let b = &self.buf[self.start + rel..];
         let little = match &self.format {
-            Some(Format::PcapNg { parser, .. }) if &b[0..4] != [0x0a, 0x0d, 0x0d, 0x0a] => {
+            Some(Format::PcapNg { parser, .. }) if b[0..4] != [0x0a, 0x0d, 0x0d, 0x0a] => {
                 parser.section().endianness == Endianness::Little
             }
             _ => {
@@ -470,7 +470,7 @@ impl CaptureReader {
         } else {
             u32::from_be_bytes(raw)
         } as usize;
-        if len < 12 || len % 4 != 0 || len > MAX_RECORD {
+        if len < 12 || !len.is_multiple_of(4) || len > MAX_RECORD {
             return Err(self.corrupt("pcapng block", self.offset, format!("block length {len}")));
         }
         Ok(len)

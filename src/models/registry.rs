@@ -72,8 +72,8 @@ impl<M: Model> Runs<M> {
     /// The run for `n` samples (at most `SCORE_BATCH`).
     pub fn get(&mut self, gpu: &Gpu, m: &M, n: usize) -> Result<&M::Run> {
         let size = n.next_power_of_two().clamp(SMALL_BATCH, SCORE_BATCH);
-        if !self.runs.contains_key(&size) {
-            self.runs.insert(size, m.run(gpu, size, false)?);
+        if let std::collections::btree_map::Entry::Vacant(e) = self.runs.entry(size) {
+            e.insert(m.run(gpu, size, false)?);
         }
         Ok(&self.runs[&size])
     }
@@ -130,7 +130,7 @@ impl<M: Model> Loaded<M> {
     }
 
     /// The explanation of a score that is a sum of per-byte reconstruction errors.
-    fn from_errors(&self, sample: &[u8], recon: &[f32], kind: super::ByteError) -> Explanation {
+    fn explain_errors(&self, sample: &[u8], recon: &[f32], kind: super::ByteError) -> Explanation {
         use crate::explain;
         let err: Vec<f64> = sample
             .iter()
@@ -306,12 +306,12 @@ impl<M: Model> Scorer for Loaded<M> {
                     let r = self
                         .reconstructions(gpu, s, 1)?
                         .context("a model scored by byte errors reconstructs its input")?;
-                    out.push(Some(self.from_errors(s, &r, kind)));
+                    out.push(Some(self.explain_errors(s, &r, kind)));
                 }
                 continue;
             }
             for (s, r) in chunk.chunks(len).zip(recon.chunks(len)) {
-                out.push(Some(self.from_errors(s, r, kind)));
+                out.push(Some(self.explain_errors(s, r, kind)));
             }
         }
         Ok(out)
@@ -346,8 +346,11 @@ pub struct Entry {
     /// Input bytes per sample of the network.
     pub sample_len: usize,
     load: fn(&Gpu, &Checkpoint, &str) -> Result<Box<dyn Scorer>>,
-    tensor_specs: fn(&Checkpoint, &str, &str) -> Result<Vec<(String, Vec<usize>)>>,
+    tensor_specs: fn(&Checkpoint, &str, &str) -> Result<TensorSpecs>,
 }
+
+/// Tensor names and shapes a checkpoint must hold.
+type TensorSpecs = Vec<(String, Vec<usize>)>;
 
 impl Entry {
     /// The entry of model type `M`, which loads checkpoints whose "model" is one of

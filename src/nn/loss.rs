@@ -329,6 +329,7 @@ pub fn mse(
     reduce(b, "sq_diff", n, 0, n, grad_scale as f64 * inv, inv, at, io)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn score(
     b: &mut Batch,
     entry: &'static str,

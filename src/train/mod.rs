@@ -98,8 +98,10 @@ pub fn split_kept(mut c: Checkpoint) -> (Checkpoint, Option<Checkpoint>) {
     if last.is_empty() {
         return (c, None);
     }
-    let mut kept = Checkpoint::default();
-    kept.meta = c.meta.clone();
+    let mut kept = Checkpoint {
+        meta: c.meta.clone(),
+        ..Default::default()
+    };
     for l in last {
         let name = l[LAST.len()..].to_string();
         let cur = c.tensors.remove(&l).expect("listed above");
