@@ -246,42 +246,33 @@ pub fn compare_table(reports: &[&Report]) -> String {
     attacks.sort();
     attacks.dedup();
     for name in attacks {
-        let cells = reports
-            .iter()
-            .map(|r| {
-                r.per_attack
-                    .iter()
-                    .find(|a| a.attack == name)
-                    .map_or("-".into(), |a| format!("{} ({})", f(a.roc_auc), a.samples))
-            })
-            .collect();
-        row(&mut s, &format!("{name} ROC-AUC (samples)"), cells);
-        let cells = reports
-            .iter()
-            .map(|r| {
-                r.per_attack
-                    .iter()
-                    .find(|a| a.attack == name)
-                    .map_or("-".into(), |a| {
-                        format!("{} ({})", f(a.packet_roc_auc), a.packets)
-                    })
-            })
-            .collect();
+        // One cell per model: `cell` of its row for this attack, "-" without one.
+        let cells = |cell: &dyn Fn(&crate::eval::report::AttackRow) -> String| -> Vec<String> {
+            reports
+                .iter()
+                .map(|r| {
+                    r.per_attack
+                        .iter()
+                        .find(|a| a.attack == name)
+                        .map_or("-".into(), cell)
+                })
+                .collect()
+        };
+        row(
+            &mut s,
+            &format!("{name} ROC-AUC (samples)"),
+            cells(&|a| format!("{} ({})", f(a.roc_auc), a.samples)),
+        );
         row(
             &mut s,
             &format!("{name} per-packet ROC-AUC (packets)"),
-            cells,
+            cells(&|a| format!("{} ({})", f(a.packet_roc_auc), a.packets)),
         );
-        let cells = reports
-            .iter()
-            .map(|r| {
-                r.per_attack
-                    .iter()
-                    .find(|a| a.attack == name)
-                    .map_or("-".into(), |a| format!("{:.1} %", 100.0 * a.detected))
-            })
-            .collect();
-        row(&mut s, &format!("{name} detected at threshold"), cells);
+        row(
+            &mut s,
+            &format!("{name} detected at threshold"),
+            cells(&|a| format!("{:.1} %", 100.0 * a.detected)),
+        );
     }
     s
 }
