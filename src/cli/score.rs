@@ -85,19 +85,33 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         text += "src_ip,dest_ip,first_ts,last_ts,packets,score,alert,label,file,explain_fields,explain_packets\n";
     }
     let len = data.set.sample_len;
-    for (i, &s) in scores.iter().enumerate() {
-        let meta = &data.set.meta[i];
-        let alert = threshold.as_ref().map(|t| s > t.value);
-        let explain = match a.explain {
+    let alerts: Vec<Option<bool>> = scores
+        .iter()
+        .map(|&s| threshold.as_ref().map(|t| s > t.value))
+        .collect();
+    // All rows to explain go through the model together: an occlusion explanation
+    // alone fills a few percent of a scoring batch.
+    let chosen: Vec<usize> = (0..scores.len())
+        .filter(|&i| match a.explain {
             ExplainRows::All => true,
-            ExplainRows::Alerts => alert == Some(true),
+            ExplainRows::Alerts => alerts[i] == Some(true),
             ExplainRows::None => false,
-        };
-        let explanation = if explain {
-            scorer.explain(&gpu, &data.set.data[i * len..(i + 1) * len])?
-        } else {
-            None
-        };
+        })
+        .collect();
+    let mut picked = Vec::with_capacity(chosen.len() * len);
+    for &i in &chosen {
+        picked.extend_from_slice(&data.set.data[i * len..(i + 1) * len]);
+    }
+    let mut explanations: Vec<Option<crate::explain::Explanation>> = vec![None; scores.len()];
+    for (&i, e) in chosen
+        .iter()
+        .zip(scorer.explain_many(&gpu, &picked, chosen.len())?)
+    {
+        explanations[i] = e;
+    }
+    for (i, (&s, explanation)) in scores.iter().zip(explanations).enumerate() {
+        let meta = &data.set.meta[i];
+        let alert = alerts[i];
         let line = ScoreLine {
             src_ip: meta.src_ip().to_string(),
             dest_ip: meta.dst_ip().to_string(),
