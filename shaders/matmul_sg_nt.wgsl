@@ -2,7 +2,10 @@
 // adapters whose subgroup is the 8-lane SIMD vector: each lane loads one vec4 of A per
 // row group and the subgroup shares them by broadcasts (see matmul_sg.wgsl for why).
 // One workgroup = one subgroup of 8 lanes: 8 rows × 32 columns, 4 columns per lane,
-// per-(row, column) vec4 partial sums reduced once at the end.
+// per-(row, column) vec4 partial sums reduced once at the end. The k loop takes two
+// quads a turn: the 32 partial sums do not fit in registers, so each fma pair
+// saves one load and one store of a spilled sum (+15-20 % on llvmpipe at a VAE
+// weight-gradient shape, `block_cost` in tests/matmul.rs; four quads a turn gained less).
 // Host-side preconditions (src/nn/matmul.rs, `sg_nt_ok`): subgroup size exactly 8 and
 // those of mm_nt (a_cs = 1, b_rs = 1; k, a_rs, a_bs, a_off, b_cs, b_bs, b_off
 // multiples of 4). Control flow stays uniform through the broadcasts.
@@ -29,6 +32,14 @@ fn row_dot(i: u32, av: vec4<f32>, bv: array<vec4<f32>, 4>) {
     acc[4u * i + 3u] = fma(av, bv[3], acc[4u * i + 3u]);
 }
 
+// row_dot over two k-quads.
+fn row_dot2(i: u32, a0: vec4<f32>, a1: vec4<f32>, b0: array<vec4<f32>, 4>, b1: array<vec4<f32>, 4>) {
+    acc[4u * i] = fma(a1, b1[0], fma(a0, b0[0], acc[4u * i]));
+    acc[4u * i + 1u] = fma(a1, b1[1], fma(a0, b0[1], acc[4u * i + 1u]));
+    acc[4u * i + 2u] = fma(a1, b1[2], fma(a0, b0[2], acc[4u * i + 2u]));
+    acc[4u * i + 3u] = fma(a1, b1[3], fma(a0, b0[3], acc[4u * i + 3u]));
+}
+
 @compute @workgroup_size(8, 1, 1)
 fn mm_sg_nt(@builtin(workgroup_id) wid: vec3<u32>,
             @builtin(subgroup_invocation_id) lane: u32) {
@@ -41,7 +52,24 @@ fn mm_sg_nt(@builtin(workgroup_id) wid: vec3<u32>,
     for (var j = 0u; j < 4u; j = j + 1u) {
         rb[j] = (p.b_off + bi * p.b_bs + min(col0 + j, p.n - 1u) * p.b_cs) / 4u;
     }
-    for (var q = 0u; q < p.k / 4u; q = q + 1u) {
+    let nq = p.k / 4u;
+    for (var q = 0u; q + 1u < nq; q = q + 2u) {
+        let a0 = a[ra0 + q];
+        let a1 = a[ra0 + q + 1u];
+        var b0: array<vec4<f32>, 4>;
+        var b1: array<vec4<f32>, 4>;
+        for (var j = 0u; j < 4u; j = j + 1u) { b0[j] = b[rb[j] + q]; b1[j] = b[rb[j] + q + 1u]; }
+        row_dot2(0u, subgroupBroadcast(a0, 0u), subgroupBroadcast(a1, 0u), b0, b1);
+        row_dot2(1u, subgroupBroadcast(a0, 1u), subgroupBroadcast(a1, 1u), b0, b1);
+        row_dot2(2u, subgroupBroadcast(a0, 2u), subgroupBroadcast(a1, 2u), b0, b1);
+        row_dot2(3u, subgroupBroadcast(a0, 3u), subgroupBroadcast(a1, 3u), b0, b1);
+        row_dot2(4u, subgroupBroadcast(a0, 4u), subgroupBroadcast(a1, 4u), b0, b1);
+        row_dot2(5u, subgroupBroadcast(a0, 5u), subgroupBroadcast(a1, 5u), b0, b1);
+        row_dot2(6u, subgroupBroadcast(a0, 6u), subgroupBroadcast(a1, 6u), b0, b1);
+        row_dot2(7u, subgroupBroadcast(a0, 7u), subgroupBroadcast(a1, 7u), b0, b1);
+    }
+    // An odd last quad.
+    for (var q = nq & ~1u; q < nq; q = q + 1u) {
         let av0 = a[ra0 + q];
         var bv: array<vec4<f32>, 4>;
         for (var j = 0u; j < 4u; j = j + 1u) { bv[j] = b[rb[j] + q]; }
