@@ -2,7 +2,8 @@
 // adapters whose subgroup is the 8-lane SIMD vector; the layout of mm_v4t, sharing A
 // across the subgroup like matmul_sg.wgsl. Per 4 values of k, lane l loads the vec4 of
 // rows row0 + 4·(l mod 4) .. +3 at k = 4q + l/4 and at 4q + 2 + l/4: together the
-// 16 × 4 block of A every lane needs, handed round by broadcasts.
+// 16 × 4 block of A every lane needs, handed round by scalar broadcasts, so that each
+// row's (spilled) partial sums are loaded and stored once per 4 values of k.
 // One workgroup = one subgroup of 8 lanes: 16 rows × 64 columns, 8 columns per lane.
 // Host-side preconditions (src/nn/matmul.rs): subgroup size exactly 8; those of mm_v4t
 // (`a_vec_m_ok`) and k a multiple of 4. Control flow stays uniform through the broadcasts.
@@ -22,14 +23,20 @@ struct Params {
 // [row][half]: row i's columns 0..3 at 2i, 4..7 at 2i + 1.
 var<private> acc: array<vec4<f32>, 32>;
 
-// Rows 4g..4g+3 += a4 (their A values at one k) times that k's B columns (lo, hi).
-fn group_fma(g: u32, a4: vec4<f32>, lo: vec4<f32>, hi: vec4<f32>) {
-    for (var r = 0u; r < 4u; r = r + 1u) {
-        let i = 4u * g + r;
-        let s = vec4<f32>(a4[r]);
-        acc[2u * i] = fma(s, lo, acc[2u * i]);
-        acc[2u * i + 1u] = fma(s, hi, acc[2u * i + 1u]);
-    }
+// Row i += the 4 k-values `av` times the B rows `bq` ([kk][half]).
+fn row_fma(i: u32, av: vec4<f32>, bq: array<vec4<f32>, 8>) {
+    var lo = acc[2u * i];
+    var hi = acc[2u * i + 1u];
+    lo = fma(vec4<f32>(av.x), bq[0], lo);
+    hi = fma(vec4<f32>(av.x), bq[1], hi);
+    lo = fma(vec4<f32>(av.y), bq[2], lo);
+    hi = fma(vec4<f32>(av.y), bq[3], hi);
+    lo = fma(vec4<f32>(av.z), bq[4], lo);
+    hi = fma(vec4<f32>(av.z), bq[5], hi);
+    lo = fma(vec4<f32>(av.w), bq[6], lo);
+    hi = fma(vec4<f32>(av.w), bq[7], hi);
+    acc[2u * i] = lo;
+    acc[2u * i + 1u] = hi;
 }
 
 @compute @workgroup_size(8, 1, 1)
@@ -54,22 +61,22 @@ fn mm_sg_t(@builtin(workgroup_id) wid: vec3<u32>,
             bq[2u * kk] = b[q0 + kb];
             bq[2u * kk + 1u] = b[q1 + kb];
         }
-        group_fma(0u, subgroupBroadcast(a0, 0u), bq[0], bq[1]);
-        group_fma(1u, subgroupBroadcast(a0, 1u), bq[0], bq[1]);
-        group_fma(2u, subgroupBroadcast(a0, 2u), bq[0], bq[1]);
-        group_fma(3u, subgroupBroadcast(a0, 3u), bq[0], bq[1]);
-        group_fma(0u, subgroupBroadcast(a0, 4u), bq[2], bq[3]);
-        group_fma(1u, subgroupBroadcast(a0, 5u), bq[2], bq[3]);
-        group_fma(2u, subgroupBroadcast(a0, 6u), bq[2], bq[3]);
-        group_fma(3u, subgroupBroadcast(a0, 7u), bq[2], bq[3]);
-        group_fma(0u, subgroupBroadcast(a1, 0u), bq[4], bq[5]);
-        group_fma(1u, subgroupBroadcast(a1, 1u), bq[4], bq[5]);
-        group_fma(2u, subgroupBroadcast(a1, 2u), bq[4], bq[5]);
-        group_fma(3u, subgroupBroadcast(a1, 3u), bq[4], bq[5]);
-        group_fma(0u, subgroupBroadcast(a1, 4u), bq[6], bq[7]);
-        group_fma(1u, subgroupBroadcast(a1, 5u), bq[6], bq[7]);
-        group_fma(2u, subgroupBroadcast(a1, 6u), bq[6], bq[7]);
-        group_fma(3u, subgroupBroadcast(a1, 7u), bq[6], bq[7]);
+        row_fma(0u, vec4<f32>(subgroupBroadcast(a0[0], 0u), subgroupBroadcast(a0[0], 4u), subgroupBroadcast(a1[0], 0u), subgroupBroadcast(a1[0], 4u)), bq);
+        row_fma(1u, vec4<f32>(subgroupBroadcast(a0[1], 0u), subgroupBroadcast(a0[1], 4u), subgroupBroadcast(a1[1], 0u), subgroupBroadcast(a1[1], 4u)), bq);
+        row_fma(2u, vec4<f32>(subgroupBroadcast(a0[2], 0u), subgroupBroadcast(a0[2], 4u), subgroupBroadcast(a1[2], 0u), subgroupBroadcast(a1[2], 4u)), bq);
+        row_fma(3u, vec4<f32>(subgroupBroadcast(a0[3], 0u), subgroupBroadcast(a0[3], 4u), subgroupBroadcast(a1[3], 0u), subgroupBroadcast(a1[3], 4u)), bq);
+        row_fma(4u, vec4<f32>(subgroupBroadcast(a0[0], 1u), subgroupBroadcast(a0[0], 5u), subgroupBroadcast(a1[0], 1u), subgroupBroadcast(a1[0], 5u)), bq);
+        row_fma(5u, vec4<f32>(subgroupBroadcast(a0[1], 1u), subgroupBroadcast(a0[1], 5u), subgroupBroadcast(a1[1], 1u), subgroupBroadcast(a1[1], 5u)), bq);
+        row_fma(6u, vec4<f32>(subgroupBroadcast(a0[2], 1u), subgroupBroadcast(a0[2], 5u), subgroupBroadcast(a1[2], 1u), subgroupBroadcast(a1[2], 5u)), bq);
+        row_fma(7u, vec4<f32>(subgroupBroadcast(a0[3], 1u), subgroupBroadcast(a0[3], 5u), subgroupBroadcast(a1[3], 1u), subgroupBroadcast(a1[3], 5u)), bq);
+        row_fma(8u, vec4<f32>(subgroupBroadcast(a0[0], 2u), subgroupBroadcast(a0[0], 6u), subgroupBroadcast(a1[0], 2u), subgroupBroadcast(a1[0], 6u)), bq);
+        row_fma(9u, vec4<f32>(subgroupBroadcast(a0[1], 2u), subgroupBroadcast(a0[1], 6u), subgroupBroadcast(a1[1], 2u), subgroupBroadcast(a1[1], 6u)), bq);
+        row_fma(10u, vec4<f32>(subgroupBroadcast(a0[2], 2u), subgroupBroadcast(a0[2], 6u), subgroupBroadcast(a1[2], 2u), subgroupBroadcast(a1[2], 6u)), bq);
+        row_fma(11u, vec4<f32>(subgroupBroadcast(a0[3], 2u), subgroupBroadcast(a0[3], 6u), subgroupBroadcast(a1[3], 2u), subgroupBroadcast(a1[3], 6u)), bq);
+        row_fma(12u, vec4<f32>(subgroupBroadcast(a0[0], 3u), subgroupBroadcast(a0[0], 7u), subgroupBroadcast(a1[0], 3u), subgroupBroadcast(a1[0], 7u)), bq);
+        row_fma(13u, vec4<f32>(subgroupBroadcast(a0[1], 3u), subgroupBroadcast(a0[1], 7u), subgroupBroadcast(a1[1], 3u), subgroupBroadcast(a1[1], 7u)), bq);
+        row_fma(14u, vec4<f32>(subgroupBroadcast(a0[2], 3u), subgroupBroadcast(a0[2], 7u), subgroupBroadcast(a1[2], 3u), subgroupBroadcast(a1[2], 7u)), bq);
+        row_fma(15u, vec4<f32>(subgroupBroadcast(a0[3], 3u), subgroupBroadcast(a0[3], 7u), subgroupBroadcast(a1[3], 3u), subgroupBroadcast(a1[3], 7u)), bq);
     }
     if (col0 >= p.n) { return; }
     let cq = (p.c_off + bi * p.c_bs) / 4u;
