@@ -1,9 +1,13 @@
 //! conv2d and conv-transpose2d on the GPU vs the f64 CPU references (forward and every
 //! gradient, fused bias/ReLU, accumulate), and the references' gradients vs central
 //! finite differences. Shapes include batch 1, odd and non-square sizes, and sizes that
-//! take the split-K weight-gradient and two-level bias-gradient paths. Row widths that are
-//! multiples of 4 go through the four-outputs-per-invocation im2col4/col2im4 kernels
-//! (`conv2d_v4.wgsl`), the others through `conv2d.wgsl`'s. Planes that are multiples of 4
+//! take the split-K weight-gradient and two-level bias-gradient paths. im2col runs three
+//! ways, each taken by some shapes below: kernel 4, stride 2, padding 1 with rows a
+//! multiple of 4 wide through `im2col_k4s2` (`conv2d_s2.wgsl`; e.g. [2, 1, 96, 96, …]
+//! with quads inside and at both edges of a row), other row widths that are multiples
+//! of 4 through `im2col4` ([2, 3, 8, 8, 4, 3, 1, 1]), the rest through `conv2d.wgsl`'s.
+//! col2im: row widths that are multiples of 4 through `col2im4` (`conv2d_v4.wgsl`), the
+//! others through `conv2d.wgsl`'s. Planes that are multiples of 4
 //! go channel-major through `to_channel_major4` (`conv2d_tr4.wgsl`), the others through
 //! `conv2d.wgsl`'s; bias gradients run through both row sums, each selected explicitly:
 //! the barrier tree (`conv2d.wgsl`) and, with 8-lane subgroups, `row_sum_sg`
@@ -62,6 +66,7 @@ fn shapes() -> Vec<ConvLayer> {
         conv([2, 3, 7, 9, 5, 3, 2, 1]),
         conv([3, 2, 5, 5, 3, 3, 1, 0]),
         conv([2, 3, 4, 3, 4, 1, 1, 0]),
+        conv([2, 3, 8, 8, 4, 3, 1, 1]),
         conv([2, 16, 8, 8, 33, 4, 2, 1]),
         conv([3, 2, 38, 38, 3, 4, 2, 1]),
         conv([2, 1, 96, 96, 2, 4, 2, 1]),

@@ -792,6 +792,24 @@ fn im2col(
         act: mask.is_some() as u32,
         ..geom_params(g, g.ck() * g.np())
     };
+    if g.k == 4
+        && g.s == 2
+        && g.p == 1
+        && g.w.is_multiple_of(4)
+        && g.wo.is_multiple_of(4)
+        && p.total > 0
+    {
+        // The VAE's geometry: one invocation per 4 outputs of 4 col rows, from aligned
+        // vec4 loads (shaders/conv2d_s2.wgsl).
+        let quads = (g.ho * g.wo / 4) as u32;
+        let groups = [quads.div_ceil(8), g.n as u32, (g.ci * 4) as u32];
+        return b.dispatch(
+            Kernel::new("conv2d_s2", "im2col_k4s2"),
+            &p,
+            &[x, mask.unwrap_or(x), col],
+            groups,
+        );
+    }
     if g.wo.is_multiple_of(4) && p.total > 0 {
         // One invocation per 4 outputs of a row (shaders/conv2d_v4.wgsl).
         let quads = (g.ho * g.wo / 4) as u32;
