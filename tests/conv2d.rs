@@ -6,8 +6,9 @@
 //! multiple of 4 wide through `im2col_k4s2` (`conv2d_s2.wgsl`; e.g. [2, 1, 96, 96, …]
 //! with quads inside and at both edges of a row), other row widths that are multiples
 //! of 4 through `im2col4` ([2, 3, 8, 8, 4, 3, 1, 1]), the rest through `conv2d.wgsl`'s.
-//! col2im: row widths that are multiples of 4 through `col2im4` (`conv2d_v4.wgsl`), the
-//! others through `conv2d.wgsl`'s. Planes that are multiples of 4
+//! col2im likewise: the k4 s2 p1 geometry through `col2im_k4s2`
+//! (`conv2d_s2_col2im.wgsl`), other row widths that are multiples of 4 through `col2im4`
+//! (`conv2d_v4.wgsl`), the rest through `conv2d.wgsl`'s. Planes that are multiples of 4
 //! go channel-major through `to_channel_major4` (`conv2d_tr4.wgsl`), the others through
 //! `conv2d.wgsl`'s; bias gradients run through both row sums, each selected explicitly:
 //! the barrier tree (`conv2d.wgsl`) and, with 8-lane subgroups, `row_sum_sg`

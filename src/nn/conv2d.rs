@@ -781,6 +781,12 @@ fn launch_1d(
     )
 }
 
+/// Kernel 4, stride 2, padding 1 (every VAE convolution) on rows a multiple of 4 wide
+/// (so w = 2·wo): the geometry of shaders/conv2d_s2*.wgsl.
+fn k4s2(g: &Geom) -> bool {
+    g.k == 4 && g.s == 2 && g.p == 1 && g.w.is_multiple_of(4) && g.w == 2 * g.wo
+}
+
 fn im2col(
     b: &mut Batch,
     g: &Geom,
@@ -792,13 +798,7 @@ fn im2col(
         act: mask.is_some() as u32,
         ..geom_params(g, g.ck() * g.np())
     };
-    if g.k == 4
-        && g.s == 2
-        && g.p == 1
-        && g.w.is_multiple_of(4)
-        && g.wo.is_multiple_of(4)
-        && p.total > 0
-    {
+    if k4s2(g) && g.wo.is_multiple_of(4) && p.total > 0 {
         // The VAE's geometry: one invocation per 4 outputs of 4 col rows, from aligned
         // vec4 loads (shaders/conv2d_s2.wgsl).
         let quads = (g.ho * g.wo / 4) as u32;
@@ -837,6 +837,18 @@ fn col2im(
         flag: bias.is_some() as u32,
         ..geom_params(g, g.n * g.ci * g.h * g.w)
     };
+    if k4s2(g) && p.total > 0 {
+        // The VAE's geometry: each of 4 pixels' 8 col entries from vec2 loads
+        // (shaders/conv2d_s2_col2im.wgsl).
+        let quads = (g.h * g.w / 4) as u32;
+        let groups = [quads.div_ceil(8), g.n as u32, g.ci as u32];
+        return b.dispatch(
+            Kernel::new("conv2d_s2_col2im", "col2im_k4s2"),
+            &p,
+            &[col, bias.unwrap_or(col), out],
+            groups,
+        );
+    }
     if g.w.is_multiple_of(4) && p.total > 0 {
         // One invocation per 4 outputs of a row (shaders/conv2d_v4.wgsl).
         let quads = (g.h * g.w / 4) as u32;
