@@ -5,7 +5,9 @@ mod common;
 use common::*;
 use gpu_nids::nn::optim::{self, Adam, Sgd};
 
-const SIZES: [usize; 3] = [1, 255, 1000];
+// 1000 (and 4) take the four-per-invocation adam4 (shaders/optim4.wgsl), 1 and 255 the
+// scalar kernel.
+const SIZES: [usize; 4] = [1, 4, 255, 1000];
 
 #[test]
 fn adam_matches_reference_over_steps() {

@@ -85,11 +85,16 @@ pub fn adam_step(
         bc2_sqrt: (1.0 - cfg.beta2.powi(t)).sqrt() as f32,
         ..Default::default()
     };
+    let (kernel, per) = if n.is_multiple_of(4) {
+        (Kernel::new("optim4", "adam4"), 4)
+    } else {
+        (Kernel::new("optim", "adam"), 1)
+    };
     b.dispatch(
-        Kernel::new("optim", "adam"),
+        kernel,
         &p,
         &[param, grad, m, v],
-        grid(n.div_ceil(WG) as u32),
+        grid(n.div_ceil(per * WG) as u32),
     )
 }
 

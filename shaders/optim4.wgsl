@@ -1,0 +1,40 @@
+// The Adam step of shaders/optim.wgsl (same params and formulas) four parameters per
+// invocation, for tensors whose length is a multiple of 4: CPU adapters run per-lane
+// addresses as a loop over the lanes, so a vec4 per lane moves four times the data per
+// such loop.
+// Host-side precondition (src/nn/optim.rs, `adam_step`): n a multiple of 4.
+
+struct Params {
+    n: u32,
+    flags: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    step_size: f32,
+    bc2_sqrt: f32,
+    dampening: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> m: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> v: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn adam4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) li: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 256u + li;
+    if (i >= p.n / 4u) { return; }
+    let w = param[i];
+    let g = grad[i] + p.weight_decay * w;
+    let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
+    let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    param[i] = w - p.step_size * mi / (sqrt(vi) / p.bc2_sqrt + vec4<f32>(p.eps));
+}
