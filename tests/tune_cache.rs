@@ -1,6 +1,7 @@
 //! The per-adapter kernel choice: the first run of a shape class times the
 //! candidates and writes the winner to the cache; a later process reads it back
-//! instead of timing again, and the chosen kernel still matches the reference.
+//! instead of timing again, and the chosen kernel still matches the reference; choices
+//! timed on other kernels are not used and are dropped.
 //! (Which kernel wins is machine-dependent, so only the bookkeeping is asserted.)
 
 use gpu_nids::gpu::{Gpu, GpuOptions, LimitsMode};
@@ -33,18 +34,38 @@ fn first_run_writes_the_choice_and_the_cache_is_read_back() {
     opts.limits = LimitsMode::Portable;
     opts.tune = true;
     let gpu = Gpu::new(&opts).unwrap();
+    // Choices timed on other kernels: one of a build whose shaders differed, one in the
+    // format before the kernels' fingerprint was part of the key.
+    let cache = dir.path().join("gpu-nids").join("tune.tsv");
+    std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+    let stale = [
+        format!(
+            "{}\tdrv x\tkernels 0000000000000000\tmatmul old class\tr4c8",
+            gpu.info.name
+        ),
+        format!("{}\tdrv x\tmatmul old class\tr4c8", gpu.info.name),
+    ];
+    std::fs::write(&cache, stale.join("\n") + "\n").unwrap();
     let (got, want) = product(&gpu);
     for (g, w) in got.iter().zip(&want) {
         assert!((g - w).abs() <= 1e-4 * w.abs() + 1e-5, "{g} vs {w}");
     }
-    let cache = dir.path().join("gpu-nids").join("tune.tsv");
     let text = std::fs::read_to_string(&cache).expect("the tuner wrote its cache");
+    assert!(
+        !text.contains("old class"),
+        "choices of other kernels are dropped: {text}"
+    );
     let lines: Vec<&str> = text.lines().collect();
     assert!(!lines.is_empty(), "cache has no entries");
     for l in &lines {
         let cols: Vec<&str> = l.split('\t').collect();
-        assert_eq!(cols.len(), 4, "adapter, driver, class, choice: {l:?}");
+        assert_eq!(
+            cols.len(),
+            5,
+            "adapter, driver, kernels, class, choice: {l:?}"
+        );
         assert!(cols[0].contains(&gpu.info.name), "{l:?} names the adapter");
+        assert!(cols[2].starts_with("kernels "), "{l:?} names the kernels");
     }
     // A second run of the same shapes reads the file and writes nothing new.
     let before = std::fs::metadata(&cache).unwrap().modified().unwrap();

@@ -4,8 +4,10 @@
 //! kernel computes it once (after one warm-up that also compiles it) and the fastest
 //! wins. Choices are kept in memory and in `$XDG_CACHE_HOME/gpu-nids/tune.tsv`
 //! (fallback `~/.cache/gpu-nids/`), keyed by adapter name, driver and shape class, so
-//! later runs start at once and pick the same. A missing or unwritable cache only costs
-//! the measurement again; it never fails a run.
+//! later runs start at once and pick the same. The key also holds a fingerprint of the
+//! kernels' sources, so a build whose kernels changed measures again instead of trusting
+//! timings of code it no longer has (and drops the old choices when it saves). A missing
+//! or unwritable cache only costs the measurement again; it never fails a run.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,13 +33,28 @@ fn cache_path() -> Option<PathBuf> {
 /// In-memory copy of the cache: key → chosen variant name.
 static CHOICES: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
 
+/// FNV-1a of every shader's name and source: which kernels this build times.
+fn kernels_fingerprint() -> &'static str {
+    static F: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    F.get_or_init(|| {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (name, src) in crate::gpu::kernel::shaders() {
+            for b in name.bytes().chain([0]).chain(src.bytes()).chain([0]) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        format!("kernels {h:016x}")
+    })
+}
+
 fn key(gpu: &Gpu, class: &str) -> String {
     let clean = |s: &str| s.replace(['\t', '\n'], " ");
     format!(
-        "{}\t{} {}\t{}",
+        "{}\t{} {}\t{}\t{}",
         clean(&gpu.info.name),
         clean(&gpu.info.driver),
         clean(&gpu.info.driver_info),
+        kernels_fingerprint(),
         class
     )
 }
@@ -46,7 +63,11 @@ fn load() -> HashMap<String, String> {
     let Some(text) = cache_path().and_then(|p| std::fs::read_to_string(p).ok()) else {
         return HashMap::new();
     };
+    // Choices timed on other kernels (older formats included) are left out, so the
+    // next save drops them.
+    let current = format!("\t{}\t", kernels_fingerprint());
     text.lines()
+        .filter(|l| l.contains(&current))
         .filter_map(|l| l.rsplit_once('\t'))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
