@@ -7,15 +7,7 @@
 // is run as the geometry of the convolution it is the adjoint of (host-side mapping).
 // All shape math is host-side; the uniform carries it.
 
-struct Params {
-    n: u32, c: u32, h: u32, w: u32,
-    ho: u32, wo: u32, k: u32, stride: u32,
-    pad: u32, total: u32, act: u32, flag: u32,
-    rows: u32, len: u32, seg: u32, seg_stride: u32,
-    row_stride: u32, chunk: u32, nchunk: u32, spare: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//@include conv2d_params.wgsl
 // src: what is read; aux: the ReLU output used as a gradient mask, or the bias;
 // dst: what is written. Entries that need fewer bind any other buffer there.
 @group(0) @binding(1) var<storage, read> src: array<f32>;

@@ -7,15 +7,7 @@
 // Host-side preconditions (src/nn/conv2d.rs, `col2im`): k = 4, stride = 2, pad = 1,
 // w a multiple of 4 and wo = w / 2.
 
-struct Params {
-    n: u32, c: u32, h: u32, w: u32,
-    ho: u32, wo: u32, k: u32, stride: u32,
-    pad: u32, total: u32, act: u32, flag: u32,
-    rows: u32, len: u32, seg: u32, seg_stride: u32,
-    row_stride: u32, chunk: u32, nchunk: u32, spare: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//@include conv2d_params.wgsl
 @group(0) @binding(1) var<storage, read> src: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read> aux: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;

@@ -2,14 +2,7 @@
 // A element (m, k) sits at a_off + b·a_bs + m·a_rs + k·a_cs, likewise B (k, n), so the
 // host expresses A·B, A·Bᵀ and Aᵀ·B by strides alone. All shape math is host-side.
 
-struct Params {
-    m: u32, n: u32, k: u32, batch: u32,
-    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
-    a_bs: u32, b_bs: u32, c_bs: u32, c_rs: u32,
-    a_off: u32, b_off: u32, c_off: u32, beta: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//@include matmul_params.wgsl
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;

@@ -4,14 +4,7 @@
 // stride k there. Host-side preconditions (src/nn/matmul.rs): a_cs = 1, b_rs = 1,
 // k, a_rs, a_bs, a_off, b_cs, b_bs, b_off all multiples of 4.
 
-struct Params {
-    m: u32, n: u32, k: u32, batch: u32,
-    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
-    a_bs: u32, b_bs: u32, c_bs: u32, c_rs: u32,
-    a_off: u32, b_off: u32, c_off: u32, beta: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//@include matmul_params.wgsl
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;

@@ -8,36 +8,12 @@
 // of mm_v4a (A vec4 along k; B, C vec4 along n). Control flow stays uniform up to the
 // last broadcast: lanes past n compute clamped columns and do not store them.
 
-struct Params {
-    m: u32, n: u32, k: u32, batch: u32,
-    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
-    a_bs: u32, b_bs: u32, c_bs: u32, c_rs: u32,
-    a_off: u32, b_off: u32, c_off: u32, beta: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//@include matmul_params.wgsl
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 
-// [row][half]: row i's columns 0..3 at 2i, 4..7 at 2i + 1.
-var<private> acc: array<vec4<f32>, 32>;
-
-// Row i += the 4 k-values `av` times the B rows `bq` ([kk][half]).
-fn row_fma(i: u32, av: vec4<f32>, bq: array<vec4<f32>, 8>) {
-    var lo = acc[2u * i];
-    var hi = acc[2u * i + 1u];
-    lo = fma(vec4<f32>(av.x), bq[0], lo);
-    hi = fma(vec4<f32>(av.x), bq[1], hi);
-    lo = fma(vec4<f32>(av.y), bq[2], lo);
-    hi = fma(vec4<f32>(av.y), bq[3], hi);
-    lo = fma(vec4<f32>(av.z), bq[4], lo);
-    hi = fma(vec4<f32>(av.z), bq[5], hi);
-    lo = fma(vec4<f32>(av.w), bq[6], lo);
-    hi = fma(vec4<f32>(av.w), bq[7], hi);
-    acc[2u * i] = lo;
-    acc[2u * i + 1u] = hi;
-}
+//@include sg_row_fma.wgsl
 
 @compute @workgroup_size(8, 1, 1)
 fn mm_sg(@builtin(workgroup_id) wid: vec3<u32>,

@@ -5,14 +5,7 @@
 // Host-side preconditions (checked in src/nn/matmul.rs): b_cs = 1, n, b_rs, b_bs,
 // b_off, c_rs, c_bs, c_off all multiples of 4.
 
-struct Params {
-    m: u32, n: u32, k: u32, batch: u32,
-    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
-    a_bs: u32, b_bs: u32, c_bs: u32, c_rs: u32,
-    a_off: u32, b_off: u32, c_off: u32, beta: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//@include matmul_params.wgsl
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;

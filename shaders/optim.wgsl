@@ -3,22 +3,7 @@
 // Scalars that depend only on the step (bias corrections) are computed on the host in f64.
 // Slots: param, grad, m (Adam first moment / SGD momentum buffer), v (Adam second moment).
 
-struct Params {
-    n: u32,
-    flags: u32,          // SGD: bit 0 momentum, bit 1 first step, bit 2 Nesterov
-    lr: f32,
-    beta1: f32,          // Adam β1, SGD momentum μ
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    step_size: f32,      // Adam: lr / (1 − β1^t)
-    bc2_sqrt: f32,       // Adam: sqrt(1 − β2^t)
-    dampening: f32,      // SGD
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//@include optim_params.wgsl
 @group(0) @binding(1) var<storage, read_write> param: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;

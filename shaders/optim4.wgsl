@@ -4,22 +4,7 @@
 // such loop.
 // Host-side precondition (src/nn/optim.rs, `adam_step`): n a multiple of 4.
 
-struct Params {
-    n: u32,
-    flags: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    step_size: f32,
-    bc2_sqrt: f32,
-    dampening: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//@include optim_params.wgsl
 @group(0) @binding(1) var<storage, read_write> param: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> m: array<vec4<f32>>;

@@ -2,25 +2,15 @@
 //! and translates to SPIR-V, MSL, HLSL and GLSL with naga's back ends. A broken
 //! shader fails here with its file and line, before any GPU runs.
 
-use std::path::Path;
-
 use naga::back;
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
+/// The sources as the binary embeds them (build.rs expands `//@include` lines).
 fn shader_files() -> Vec<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    let mut v: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
-        .map(|p| {
-            (
-                format!("shaders/{}", p.file_name().unwrap().to_string_lossy()),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
+    let v: Vec<_> = gpu_nids::gpu::kernel::shaders()
+        .iter()
+        .map(|(name, src)| (format!("shaders/{name}.wgsl"), src.to_string()))
         .collect();
-    v.sort();
     assert!(!v.is_empty(), "no shaders found");
     v
 }
