@@ -13,6 +13,9 @@
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 
+// [row][half]: row i's columns 0..3 at 2i, 4..7 at 2i + 1.
+var<private> acc: array<vec4<f32>, 32>;
+
 //@include sg_row_fma.wgsl
 
 @compute @workgroup_size(8, 1, 1)

@@ -163,6 +163,8 @@ pub enum V4Block {
     T8,
     /// 16×8 per lane, A shared across an 8-lane subgroup by broadcasts (mm_sg; `sg_ok`).
     Sg16,
+    /// The same with 32 rows per workgroup (mm_sg32): each B load feeds twice the fmas.
+    Sg32,
     /// 16×8 per lane, A stored transposed and shared by broadcasts (mm_sg_t).
     SgT,
     /// A·Bᵀ with both operands contiguous along k, 4×4 dot products (mm_nt; `nt_ok`).
@@ -176,13 +178,14 @@ pub enum V4Block {
 }
 
 impl V4Block {
-    pub const ALL: [V4Block; 11] = [
+    pub const ALL: [V4Block; 12] = [
         V4Block::R4C8,
         V4Block::R8C8,
         V4Block::R16C8,
         V4Block::A8,
         V4Block::T8,
         V4Block::Sg16,
+        V4Block::Sg32,
         V4Block::SgT,
         V4Block::Nt4,
         V4Block::SgNt,
@@ -198,6 +201,7 @@ impl V4Block {
             V4Block::A8 => "a8",
             V4Block::T8 => "t8",
             V4Block::Sg16 => "sg16",
+            V4Block::Sg32 => "sg32",
             V4Block::SgT => "sgt",
             V4Block::Nt4 => "nt4",
             V4Block::SgNt => "sgnt",
@@ -214,7 +218,7 @@ impl V4Block {
     pub fn fits_layout(self, p: &MatmulParams) -> bool {
         match self {
             V4Block::R4C8 | V4Block::R8C8 | V4Block::R16C8 => vec4_ok(p),
-            V4Block::A8 | V4Block::Sg16 => a_vec_k_ok(p),
+            V4Block::A8 | V4Block::Sg16 | V4Block::Sg32 => a_vec_k_ok(p),
             V4Block::T8 => a_vec_m_ok(p),
             V4Block::SgT => a_vec_m_ok(p) && p.k.is_multiple_of(4),
             V4Block::Nt4 | V4Block::SgNt => nt_ok(p),
@@ -228,7 +232,7 @@ impl V4Block {
         self.fits_layout(p)
             && (!matches!(
                 self,
-                V4Block::Sg16 | V4Block::SgT | V4Block::SgNt | V4Block::SgG
+                V4Block::Sg16 | V4Block::Sg32 | V4Block::SgT | V4Block::SgNt | V4Block::SgG
             ) || sg8(gpu))
     }
 
@@ -242,6 +246,7 @@ impl V4Block {
             V4Block::A8 => ("matmul_v4a", "mm_v4a", 64, 64),
             V4Block::T8 => ("matmul_v4a", "mm_v4t", 64, 64),
             V4Block::Sg16 => ("matmul_sg", "mm_sg", 16, 64),
+            V4Block::Sg32 => ("matmul_sg32", "mm_sg32", 32, 64),
             V4Block::SgT => ("matmul_sg_t", "mm_sg_t", 16, 64),
             V4Block::Nt4 => ("matmul_nt", "mm_nt", 32, 32),
             V4Block::SgNt => ("matmul_sg_nt", "mm_sg_nt", 8, 32),
