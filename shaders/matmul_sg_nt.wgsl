@@ -18,20 +18,7 @@
 // [row][column]: partial sums over k mod 4.
 var<private> acc: array<vec4<f32>, 32>;
 
-fn row_dot(i: u32, av: vec4<f32>, bv: array<vec4<f32>, 4>) {
-    acc[4u * i] = fma(av, bv[0], acc[4u * i]);
-    acc[4u * i + 1u] = fma(av, bv[1], acc[4u * i + 1u]);
-    acc[4u * i + 2u] = fma(av, bv[2], acc[4u * i + 2u]);
-    acc[4u * i + 3u] = fma(av, bv[3], acc[4u * i + 3u]);
-}
-
-// row_dot over two k-quads.
-fn row_dot2(i: u32, a0: vec4<f32>, a1: vec4<f32>, b0: array<vec4<f32>, 4>, b1: array<vec4<f32>, 4>) {
-    acc[4u * i] = fma(a1, b1[0], fma(a0, b0[0], acc[4u * i]));
-    acc[4u * i + 1u] = fma(a1, b1[1], fma(a0, b0[1], acc[4u * i + 1u]));
-    acc[4u * i + 2u] = fma(a1, b1[2], fma(a0, b0[2], acc[4u * i + 2u]));
-    acc[4u * i + 3u] = fma(a1, b1[3], fma(a0, b0[3], acc[4u * i + 3u]));
-}
+//@include sg_nt_rows.wgsl
 
 @compute @workgroup_size(8, 1, 1)
 fn mm_sg_nt(@builtin(workgroup_id) wid: vec3<u32>,
@@ -76,25 +63,12 @@ fn mm_sg_nt(@builtin(workgroup_id) wid: vec3<u32>,
         row_dot(7u, subgroupBroadcast(av0, 7u), bv);
     }
     let cbase = p.c_off + bi * p.c_bs;
-    for (var i = 0u; i < 8u; i = i + 1u) {
-        let row = row0 + i;
-        if (row < p.m) {
-            let s0 = acc[4u * i];
-            let s1 = acc[4u * i + 1u];
-            let s2 = acc[4u * i + 2u];
-            let s3 = acc[4u * i + 3u];
-            // Column j of this lane's four is component j of the reduced sums.
-            let red = vec4<f32>((s0.x + s0.y) + (s0.z + s0.w), (s1.x + s1.y) + (s1.z + s1.w),
-                                (s2.x + s2.y) + (s2.z + s2.w), (s3.x + s3.y) + (s3.z + s3.w));
-            for (var j = 0u; j < 4u; j = j + 1u) {
-                let col = col0 + j;
-                if (col < p.n) {
-                    let idx = cbase + row * p.c_rs + col;
-                    var v = red[j];
-                    if (p.beta != 0.0) { v = v + p.beta * c[idx]; }
-                    c[idx] = v;
-                }
-            }
-        }
-    }
+    store_row(0u, row0, col0, cbase);
+    store_row(1u, row0, col0, cbase);
+    store_row(2u, row0, col0, cbase);
+    store_row(3u, row0, col0, cbase);
+    store_row(4u, row0, col0, cbase);
+    store_row(5u, row0, col0, cbase);
+    store_row(6u, row0, col0, cbase);
+    store_row(7u, row0, col0, cbase);
 }

@@ -171,6 +171,8 @@ pub enum V4Block {
     Nt4,
     /// The same product, 8×4 per lane with A shared by subgroup broadcasts (mm_sg_nt).
     SgNt,
+    /// The same with 16 rows per workgroup (mm_sg_nt16): each B load feeds twice the fmas.
+    SgNt16,
     /// Any strides, 4×8 per invocation (mm_reg), for layouts no vec4 form fits.
     Gen,
     /// Any strides, 16×8 per lane with A shared by subgroup broadcasts (mm_sg_g).
@@ -178,7 +180,7 @@ pub enum V4Block {
 }
 
 impl V4Block {
-    pub const ALL: [V4Block; 12] = [
+    pub const ALL: [V4Block; 13] = [
         V4Block::R4C8,
         V4Block::R8C8,
         V4Block::R16C8,
@@ -189,6 +191,7 @@ impl V4Block {
         V4Block::SgT,
         V4Block::Nt4,
         V4Block::SgNt,
+        V4Block::SgNt16,
         V4Block::Gen,
         V4Block::SgG,
     ];
@@ -205,6 +208,7 @@ impl V4Block {
             V4Block::SgT => "sgt",
             V4Block::Nt4 => "nt4",
             V4Block::SgNt => "sgnt",
+            V4Block::SgNt16 => "sgnt16",
             V4Block::Gen => "gen",
             V4Block::SgG => "sgg",
         }
@@ -221,7 +225,7 @@ impl V4Block {
             V4Block::A8 | V4Block::Sg16 | V4Block::Sg32 => a_vec_k_ok(p),
             V4Block::T8 => a_vec_m_ok(p),
             V4Block::SgT => a_vec_m_ok(p) && p.k.is_multiple_of(4),
-            V4Block::Nt4 | V4Block::SgNt => nt_ok(p),
+            V4Block::Nt4 | V4Block::SgNt | V4Block::SgNt16 => nt_ok(p),
             // Only where nothing better fits, so the tuner has fewer to time.
             V4Block::Gen | V4Block::SgG => !vec4_ok(p) && !nt_ok(p),
         }
@@ -232,7 +236,12 @@ impl V4Block {
         self.fits_layout(p)
             && (!matches!(
                 self,
-                V4Block::Sg16 | V4Block::Sg32 | V4Block::SgT | V4Block::SgNt | V4Block::SgG
+                V4Block::Sg16
+                    | V4Block::Sg32
+                    | V4Block::SgT
+                    | V4Block::SgNt
+                    | V4Block::SgNt16
+                    | V4Block::SgG
             ) || sg8(gpu))
     }
 
@@ -250,6 +259,7 @@ impl V4Block {
             V4Block::SgT => ("matmul_sg_t", "mm_sg_t", 16, 64),
             V4Block::Nt4 => ("matmul_nt", "mm_nt", 32, 32),
             V4Block::SgNt => ("matmul_sg_nt", "mm_sg_nt", 8, 32),
+            V4Block::SgNt16 => ("matmul_sg_nt16", "mm_sg_nt16", 16, 32),
             V4Block::Gen => ("matmul", "mm_reg", 32, 64),
             V4Block::SgG => ("matmul_sg_g", "mm_sg_g", 16, 64),
         };
