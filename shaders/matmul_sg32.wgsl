@@ -16,20 +16,6 @@ var<private> acc: array<vec4<f32>, 64>;
 
 //@include sg_row_fma.wgsl
 
-// Row i of the tile to C (i a literal: see the top of this file).
-fn store_row(i: u32, row0: u32, col0: u32, cq: u32, crs: u32) {
-    if (row0 + i >= p.m) { return; }
-    let i0 = cq + (row0 + i) * crs + col0 / 4u;
-    var v0 = acc[2u * i];
-    if (p.beta != 0.0) { v0 = v0 + p.beta * c[i0]; }
-    c[i0] = v0;
-    if (col0 + 4u < p.n) {
-        var v1 = acc[2u * i + 1u];
-        if (p.beta != 0.0) { v1 = v1 + p.beta * c[i0 + 1u]; }
-        c[i0 + 1u] = v1;
-    }
-}
-
 @compute @workgroup_size(8, 1, 1)
 fn mm_sg32(@builtin(workgroup_id) wid: vec3<u32>,
            @builtin(subgroup_invocation_id) lane: u32) {

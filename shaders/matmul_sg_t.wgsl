@@ -60,18 +60,20 @@ fn mm_sg_t(@builtin(workgroup_id) wid: vec3<u32>,
     if (col0 >= p.n) { return; }
     let cq = (p.c_off + bi * p.c_bs) / 4u;
     let crs = p.c_rs / 4u;
-    for (var i = 0u; i < 16u; i = i + 1u) {
-        let row = row0 + i;
-        if (row < p.m) {
-            let i0 = cq + row * crs + col0 / 4u;
-            var v0 = acc[2u * i];
-            if (p.beta != 0.0) { v0 = v0 + p.beta * c[i0]; }
-            c[i0] = v0;
-            if (col0 + 4u < p.n) {
-                var v1 = acc[2u * i + 1u];
-                if (p.beta != 0.0) { v1 = v1 + p.beta * c[i0 + 1u]; }
-                c[i0 + 1u] = v1;
-            }
-        }
-    }
+    store_row(0u, row0, col0, cq, crs);
+    store_row(1u, row0, col0, cq, crs);
+    store_row(2u, row0, col0, cq, crs);
+    store_row(3u, row0, col0, cq, crs);
+    store_row(4u, row0, col0, cq, crs);
+    store_row(5u, row0, col0, cq, crs);
+    store_row(6u, row0, col0, cq, crs);
+    store_row(7u, row0, col0, cq, crs);
+    store_row(8u, row0, col0, cq, crs);
+    store_row(9u, row0, col0, cq, crs);
+    store_row(10u, row0, col0, cq, crs);
+    store_row(11u, row0, col0, cq, crs);
+    store_row(12u, row0, col0, cq, crs);
+    store_row(13u, row0, col0, cq, crs);
+    store_row(14u, row0, col0, cq, crs);
+    store_row(15u, row0, col0, cq, crs);
 }
