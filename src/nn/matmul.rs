@@ -173,6 +173,8 @@ pub enum V4Block {
     SgNt,
     /// The same with 16 rows per workgroup (mm_sg_nt16): each B load feeds twice the fmas.
     SgNt16,
+    /// 32 rows per workgroup (mm_sg_nt32).
+    SgNt32,
     /// Any strides, 4×8 per invocation (mm_reg), for layouts no vec4 form fits.
     Gen,
     /// Any strides, 16×8 per lane with A shared by subgroup broadcasts (mm_sg_g).
@@ -180,7 +182,7 @@ pub enum V4Block {
 }
 
 impl V4Block {
-    pub const ALL: [V4Block; 13] = [
+    pub const ALL: [V4Block; 14] = [
         V4Block::R4C8,
         V4Block::R8C8,
         V4Block::R16C8,
@@ -192,6 +194,7 @@ impl V4Block {
         V4Block::Nt4,
         V4Block::SgNt,
         V4Block::SgNt16,
+        V4Block::SgNt32,
         V4Block::Gen,
         V4Block::SgG,
     ];
@@ -209,6 +212,7 @@ impl V4Block {
             V4Block::Nt4 => "nt4",
             V4Block::SgNt => "sgnt",
             V4Block::SgNt16 => "sgnt16",
+            V4Block::SgNt32 => "sgnt32",
             V4Block::Gen => "gen",
             V4Block::SgG => "sgg",
         }
@@ -225,7 +229,7 @@ impl V4Block {
             V4Block::A8 | V4Block::Sg16 | V4Block::Sg32 => a_vec_k_ok(p),
             V4Block::T8 => a_vec_m_ok(p),
             V4Block::SgT => a_vec_m_ok(p) && p.k.is_multiple_of(4),
-            V4Block::Nt4 | V4Block::SgNt | V4Block::SgNt16 => nt_ok(p),
+            V4Block::Nt4 | V4Block::SgNt | V4Block::SgNt16 | V4Block::SgNt32 => nt_ok(p),
             // Only where nothing better fits, so the tuner has fewer to time.
             V4Block::Gen | V4Block::SgG => !vec4_ok(p) && !nt_ok(p),
         }
@@ -241,6 +245,7 @@ impl V4Block {
                     | V4Block::SgT
                     | V4Block::SgNt
                     | V4Block::SgNt16
+                    | V4Block::SgNt32
                     | V4Block::SgG
             ) || sg8(gpu))
     }
@@ -260,6 +265,7 @@ impl V4Block {
             V4Block::Nt4 => ("matmul_nt", "mm_nt", 32, 32),
             V4Block::SgNt => ("matmul_sg_nt", "mm_sg_nt", 8, 32),
             V4Block::SgNt16 => ("matmul_sg_nt16", "mm_sg_nt16", 16, 32),
+            V4Block::SgNt32 => ("matmul_sg_nt32", "mm_sg_nt32", 32, 32),
             V4Block::Gen => ("matmul", "mm_reg", 32, 64),
             V4Block::SgG => ("matmul_sg_g", "mm_sg_g", 16, 64),
         };
