@@ -40,40 +40,10 @@ fn mm_sg_t(@builtin(workgroup_id) wid: vec3<u32>,
             bq[2u * kk] = b[q0 + kb];
             bq[2u * kk + 1u] = b[q1 + kb];
         }
-        row_fma(0u, vec4<f32>(subgroupBroadcast(a0[0], 0u), subgroupBroadcast(a0[0], 4u), subgroupBroadcast(a1[0], 0u), subgroupBroadcast(a1[0], 4u)), bq);
-        row_fma(1u, vec4<f32>(subgroupBroadcast(a0[1], 0u), subgroupBroadcast(a0[1], 4u), subgroupBroadcast(a1[1], 0u), subgroupBroadcast(a1[1], 4u)), bq);
-        row_fma(2u, vec4<f32>(subgroupBroadcast(a0[2], 0u), subgroupBroadcast(a0[2], 4u), subgroupBroadcast(a1[2], 0u), subgroupBroadcast(a1[2], 4u)), bq);
-        row_fma(3u, vec4<f32>(subgroupBroadcast(a0[3], 0u), subgroupBroadcast(a0[3], 4u), subgroupBroadcast(a1[3], 0u), subgroupBroadcast(a1[3], 4u)), bq);
-        row_fma(4u, vec4<f32>(subgroupBroadcast(a0[0], 1u), subgroupBroadcast(a0[0], 5u), subgroupBroadcast(a1[0], 1u), subgroupBroadcast(a1[0], 5u)), bq);
-        row_fma(5u, vec4<f32>(subgroupBroadcast(a0[1], 1u), subgroupBroadcast(a0[1], 5u), subgroupBroadcast(a1[1], 1u), subgroupBroadcast(a1[1], 5u)), bq);
-        row_fma(6u, vec4<f32>(subgroupBroadcast(a0[2], 1u), subgroupBroadcast(a0[2], 5u), subgroupBroadcast(a1[2], 1u), subgroupBroadcast(a1[2], 5u)), bq);
-        row_fma(7u, vec4<f32>(subgroupBroadcast(a0[3], 1u), subgroupBroadcast(a0[3], 5u), subgroupBroadcast(a1[3], 1u), subgroupBroadcast(a1[3], 5u)), bq);
-        row_fma(8u, vec4<f32>(subgroupBroadcast(a0[0], 2u), subgroupBroadcast(a0[0], 6u), subgroupBroadcast(a1[0], 2u), subgroupBroadcast(a1[0], 6u)), bq);
-        row_fma(9u, vec4<f32>(subgroupBroadcast(a0[1], 2u), subgroupBroadcast(a0[1], 6u), subgroupBroadcast(a1[1], 2u), subgroupBroadcast(a1[1], 6u)), bq);
-        row_fma(10u, vec4<f32>(subgroupBroadcast(a0[2], 2u), subgroupBroadcast(a0[2], 6u), subgroupBroadcast(a1[2], 2u), subgroupBroadcast(a1[2], 6u)), bq);
-        row_fma(11u, vec4<f32>(subgroupBroadcast(a0[3], 2u), subgroupBroadcast(a0[3], 6u), subgroupBroadcast(a1[3], 2u), subgroupBroadcast(a1[3], 6u)), bq);
-        row_fma(12u, vec4<f32>(subgroupBroadcast(a0[0], 3u), subgroupBroadcast(a0[0], 7u), subgroupBroadcast(a1[0], 3u), subgroupBroadcast(a1[0], 7u)), bq);
-        row_fma(13u, vec4<f32>(subgroupBroadcast(a0[1], 3u), subgroupBroadcast(a0[1], 7u), subgroupBroadcast(a1[1], 3u), subgroupBroadcast(a1[1], 7u)), bq);
-        row_fma(14u, vec4<f32>(subgroupBroadcast(a0[2], 3u), subgroupBroadcast(a0[2], 7u), subgroupBroadcast(a1[2], 3u), subgroupBroadcast(a1[2], 7u)), bq);
-        row_fma(15u, vec4<f32>(subgroupBroadcast(a0[3], 3u), subgroupBroadcast(a0[3], 7u), subgroupBroadcast(a1[3], 3u), subgroupBroadcast(a1[3], 7u)), bq);
+        //@for i in 0..16: row_fma(${i}u, vec4<f32>(subgroupBroadcast(a0[${i % 4}], ${i / 4}u), subgroupBroadcast(a0[${i % 4}], ${4 + i / 4}u), subgroupBroadcast(a1[${i % 4}], ${i / 4}u), subgroupBroadcast(a1[${i % 4}], ${4 + i / 4}u)), bq);
     }
     if (col0 >= p.n) { return; }
     let cq = (p.c_off + bi * p.c_bs) / 4u;
     let crs = p.c_rs / 4u;
-    store_row(0u, row0, col0, cq, crs);
-    store_row(1u, row0, col0, cq, crs);
-    store_row(2u, row0, col0, cq, crs);
-    store_row(3u, row0, col0, cq, crs);
-    store_row(4u, row0, col0, cq, crs);
-    store_row(5u, row0, col0, cq, crs);
-    store_row(6u, row0, col0, cq, crs);
-    store_row(7u, row0, col0, cq, crs);
-    store_row(8u, row0, col0, cq, crs);
-    store_row(9u, row0, col0, cq, crs);
-    store_row(10u, row0, col0, cq, crs);
-    store_row(11u, row0, col0, cq, crs);
-    store_row(12u, row0, col0, cq, crs);
-    store_row(13u, row0, col0, cq, crs);
-    store_row(14u, row0, col0, cq, crs);
-    store_row(15u, row0, col0, cq, crs);
+    //@for i in 0..16: store_row(${i}u, row0, col0, cq, crs);
 }

@@ -1,4 +1,4 @@
-// Row updates and the store of the subgroup A·Bᵀ kernels (matmul_sg_nt, matmul_sg_nt16).
+// Row updates and the store of the subgroup A·Bᵀ kernels (matmul_sg_nt.wgsl, each height).
 // The including file declares `acc`, [row][column]: vec4 partial sums over k mod 4.
 // Callers pass i as a literal, so after inlining every index into acc is constant: a
 // loop over rows would put acc in per-lane addressed memory, several times slower.

@@ -1,4 +1,4 @@
-// The row update and row store of the subgroup matmuls (matmul_sg, matmul_sg32,
+// The row update and row store of the subgroup matmuls (matmul_sg.wgsl at each height,
 // matmul_sg_t). The including file declares `acc`, [row][half]: row i's columns 0..3
 // at 2i, 4..7 at 2i + 1. Callers pass i as a literal, so after inlining every index is
 // constant and the accumulator stays out of per-lane addressed memory.
