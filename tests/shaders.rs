@@ -5,7 +5,7 @@
 use naga::back;
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
-/// The sources as the binary embeds them (build.rs expands `//@include` lines).
+/// The modules as the binary embeds them (build.rs expands the `//@` directives).
 fn shader_files() -> Vec<(String, String)> {
     let v: Vec<_> = gpu_nids::gpu::kernel::shaders()
         .iter()

@@ -798,27 +798,21 @@ fn im2col(
         act: mask.is_some() as u32,
         ..geom_params(g, g.ck() * g.np())
     };
-    if k4s2(g) && g.wo.is_multiple_of(4) && p.total > 0 {
-        // The VAE's geometry: one invocation per 4 outputs of 4 col rows, from aligned
-        // vec4 loads (shaders/conv2d_s2.wgsl).
-        let quads = (g.ho * g.wo / 4) as u32;
-        let groups = [quads.div_ceil(8), g.n as u32, (g.ci * 4) as u32];
-        return b.dispatch(
-            Kernel::new("conv2d_s2", "im2col_k4s2"),
-            &p,
-            &[x, mask.unwrap_or(x), col],
-            groups,
-        );
-    }
     if g.wo.is_multiple_of(4) && p.total > 0 {
-        // One invocation per 4 outputs of a row (shaders/conv2d_v4.wgsl).
+        // One invocation per 4 outputs of a row (shaders/conv2d_v4.wgsl); for the VAE's
+        // geometry, per 4 outputs of the 4 col rows (ci, kh, ·) from aligned vec4 loads
+        // (shaders/conv2d_s2.wgsl).
+        let (kernel, rows) = if k4s2(g) {
+            (Kernel::new("conv2d_s2", "im2col_k4s2"), g.ci * 4)
+        } else {
+            (Kernel::new("conv2d_v4", "im2col4"), g.ck())
+        };
         let quads = (g.ho * g.wo / 4) as u32;
-        let groups = [quads.div_ceil(8), g.n as u32, g.ck() as u32];
         return b.dispatch(
-            Kernel::new("conv2d_v4", "im2col4"),
+            kernel,
             &p,
             &[x, mask.unwrap_or(x), col],
-            groups,
+            [quads.div_ceil(8), g.n as u32, rows as u32],
         );
     }
     launch_1d(b, "im2col", &p, x, mask.unwrap_or(x), col)
@@ -837,27 +831,21 @@ fn col2im(
         flag: bias.is_some() as u32,
         ..geom_params(g, g.n * g.ci * g.h * g.w)
     };
-    if k4s2(g) && p.total > 0 {
-        // The VAE's geometry: each of 4 pixels' 8 col entries from vec2 loads
-        // (shaders/conv2d_s2_col2im.wgsl).
-        let quads = (g.h * g.w / 4) as u32;
-        let groups = [quads.div_ceil(8), g.n as u32, g.ci as u32];
-        return b.dispatch(
-            Kernel::new("conv2d_s2_col2im", "col2im_k4s2"),
-            &p,
-            &[col, bias.unwrap_or(col), out],
-            groups,
-        );
-    }
     if g.w.is_multiple_of(4) && p.total > 0 {
-        // One invocation per 4 outputs of a row (shaders/conv2d_v4.wgsl).
+        // One invocation per 4 outputs of a row (shaders/conv2d_v4.wgsl); for the VAE's
+        // geometry, each pixel's 8 col entries from vec2 loads
+        // (shaders/conv2d_s2_col2im.wgsl).
+        let kernel = if k4s2(g) {
+            Kernel::new("conv2d_s2_col2im", "col2im_k4s2")
+        } else {
+            Kernel::new("conv2d_v4", "col2im4")
+        };
         let quads = (g.h * g.w / 4) as u32;
-        let groups = [quads.div_ceil(8), g.n as u32, g.ci as u32];
         return b.dispatch(
-            Kernel::new("conv2d_v4", "col2im4"),
+            kernel,
             &p,
             &[col, bias.unwrap_or(col), out],
-            groups,
+            [quads.div_ceil(8), g.n as u32, g.ci as u32],
         );
     }
     launch_1d(b, "col2im", &p, col, bias.unwrap_or(col), out)
