@@ -11,7 +11,7 @@
 // Host-side preconditions (src/nn/matmul.rs, `sg_ok`): subgroup size exactly 8; those
 // of mm_v4a (A vec4 along k; B, C vec4 along n). Control flow stays uniform up to the
 // last broadcast: lanes past n compute clamped columns and do not store them.
-//@variants matmul_sg:16:mm_sg matmul_sg32:32:mm_sg32
+//@variants matmul_sg:16:mm_sg matmul_sg32:32:mm_sg32 matmul_sg64:64:mm_sg64
 
 //@include matmul_params.wgsl
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;

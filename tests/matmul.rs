@@ -118,7 +118,7 @@ fn vec4_forms_are_selected_and_correct() {
 /// Every vec4 block that fits, chosen explicitly (not by the tuner), against the f64
 /// reference: A·B and Aᵀ·B, sizes that end mid-block, with and without beta. The blocks
 /// cover every matmul shader file: r4c8/r8c8/r16c8 `matmul_v4.wgsl`, a8/t8
-/// `matmul_v4a.wgsl`, sg16 `matmul_sg.wgsl`, sgt `matmul_sg_t.wgsl`, nt4 `matmul_nt.wgsl`,
+/// `matmul_v4a.wgsl`, sg16/sg32/sg64 `matmul_sg.wgsl`, sgt/sgt32 `matmul_sg_t.wgsl`, nt4 `matmul_nt.wgsl`,
 /// sgnt `matmul_sg_nt.wgsl`, sgg `matmul_sg_g.wgsl` (the subgroup ones where the
 /// adapter's subgroups are 8 lanes wide, as on llvmpipe).
 #[test]

@@ -165,8 +165,13 @@ pub enum V4Block {
     Sg16,
     /// The same with 32 rows per workgroup (mm_sg32): each B load feeds twice the fmas.
     Sg32,
+    /// 64 rows per workgroup (mm_sg64): pays where B is large enough to leave the cache
+    /// between row tiles, loses where m is small.
+    Sg64,
     /// 16×8 per lane, A stored transposed and shared by broadcasts (mm_sg_t).
     SgT,
+    /// The same with 32 rows per workgroup (mm_sg_t32).
+    SgT32,
     /// A·Bᵀ with both operands contiguous along k, 4×4 dot products (mm_nt; `nt_ok`).
     Nt4,
     /// The same product, 8×4 per lane with A shared by subgroup broadcasts (mm_sg_nt).
@@ -182,7 +187,7 @@ pub enum V4Block {
 }
 
 impl V4Block {
-    pub const ALL: [V4Block; 14] = [
+    pub const ALL: [V4Block; 16] = [
         V4Block::R4C8,
         V4Block::R8C8,
         V4Block::R16C8,
@@ -190,7 +195,9 @@ impl V4Block {
         V4Block::T8,
         V4Block::Sg16,
         V4Block::Sg32,
+        V4Block::Sg64,
         V4Block::SgT,
+        V4Block::SgT32,
         V4Block::Nt4,
         V4Block::SgNt,
         V4Block::SgNt16,
@@ -208,7 +215,9 @@ impl V4Block {
             V4Block::T8 => "t8",
             V4Block::Sg16 => "sg16",
             V4Block::Sg32 => "sg32",
+            V4Block::Sg64 => "sg64",
             V4Block::SgT => "sgt",
+            V4Block::SgT32 => "sgt32",
             V4Block::Nt4 => "nt4",
             V4Block::SgNt => "sgnt",
             V4Block::SgNt16 => "sgnt16",
@@ -226,9 +235,9 @@ impl V4Block {
     pub fn fits_layout(self, p: &MatmulParams) -> bool {
         match self {
             V4Block::R4C8 | V4Block::R8C8 | V4Block::R16C8 => vec4_ok(p),
-            V4Block::A8 | V4Block::Sg16 | V4Block::Sg32 => a_vec_k_ok(p),
+            V4Block::A8 | V4Block::Sg16 | V4Block::Sg32 | V4Block::Sg64 => a_vec_k_ok(p),
             V4Block::T8 => a_vec_m_ok(p),
-            V4Block::SgT => a_vec_m_ok(p) && p.k.is_multiple_of(4),
+            V4Block::SgT | V4Block::SgT32 => a_vec_m_ok(p) && p.k.is_multiple_of(4),
             V4Block::Nt4 | V4Block::SgNt | V4Block::SgNt16 | V4Block::SgNt32 => nt_ok(p),
             // Only where nothing better fits, so the tuner has fewer to time.
             V4Block::Gen | V4Block::SgG => !vec4_ok(p) && !nt_ok(p),
@@ -242,7 +251,9 @@ impl V4Block {
                 self,
                 V4Block::Sg16
                     | V4Block::Sg32
+                    | V4Block::Sg64
                     | V4Block::SgT
+                    | V4Block::SgT32
                     | V4Block::SgNt
                     | V4Block::SgNt16
                     | V4Block::SgNt32
@@ -261,7 +272,9 @@ impl V4Block {
             V4Block::T8 => ("matmul_v4a", "mm_v4t", 64, 64),
             V4Block::Sg16 => ("matmul_sg", "mm_sg", 16, 64),
             V4Block::Sg32 => ("matmul_sg32", "mm_sg32", 32, 64),
+            V4Block::Sg64 => ("matmul_sg64", "mm_sg64", 64, 64),
             V4Block::SgT => ("matmul_sg_t", "mm_sg_t", 16, 64),
+            V4Block::SgT32 => ("matmul_sg_t32", "mm_sg_t32", 32, 64),
             V4Block::Nt4 => ("matmul_nt", "mm_nt", 32, 32),
             V4Block::SgNt => ("matmul_sg_nt", "mm_sg_nt", 8, 32),
             V4Block::SgNt16 => ("matmul_sg_nt16", "mm_sg_nt16", 16, 32),
@@ -306,9 +319,15 @@ impl V4Block {
             b2(p.n),
             b2(p.k)
         );
+        let mut warmed = std::collections::HashSet::new();
         let chosen = super::tune::choose(gpu, &class, &names, |name| {
             let block = Self::from_name(name).expect("candidate names are block names");
-            time_product(gpu, block.launch(&sample(p)), p)
+            time_product(
+                gpu,
+                block.launch(&sample(p)),
+                p,
+                warmed.insert(name.to_string()),
+            )
         })?;
         Ok(Self::from_name(chosen).expect("a candidate"))
     }
@@ -328,15 +347,22 @@ fn extent(off: u32, bs: u32, batch: u32, rows: u32, rs: u32, cols: u32, cs: u32)
     off as usize + last(batch, bs) + last(rows, rs) + last(cols, cs) + 1
 }
 
-/// Cost (see `tune::run_cost`) of `launch` on scratch operands shaped like `p` (one warm-up run first,
-/// which also compiles the kernel).
-fn time_product(gpu: &Gpu, launch: (Kernel, [u32; 3]), p: &MatmulParams) -> Result<f64, GpuError> {
+/// Cost (see `tune::run_cost`) of `launch` on scratch operands shaped like `p`, after one
+/// warm-up run (which also compiles the kernel) when `warm_up`.
+fn time_product(
+    gpu: &Gpu,
+    launch: (Kernel, [u32; 3]),
+    p: &MatmulParams,
+    warm_up: bool,
+) -> Result<f64, GpuError> {
     let q = sample(p);
     let a = gpu.zeros::<f32>(extent(q.a_off, q.a_bs, q.batch, q.m, q.a_rs, q.k, q.a_cs))?;
     let b = gpu.zeros::<f32>(extent(q.b_off, q.b_bs, q.batch, q.k, q.b_rs, q.n, q.b_cs))?;
     let c = gpu.zeros::<f32>(extent(q.c_off, q.c_bs, q.batch, q.m, q.c_rs, q.n, 1))?;
     let rec = |bt: &mut Batch| bt.dispatch(launch.0, &q, &[a.raw(), b.raw(), c.raw()], launch.1);
-    super::tune::run_cost(gpu, &rec)?;
+    if warm_up {
+        super::tune::run_cost(gpu, &rec)?;
+    }
     super::tune::run_cost(gpu, &rec)
 }
 
