@@ -10,7 +10,8 @@
 #   STEPS=5 ROUNDS=2 scripts/bench-vs-torch.sh
 #
 # Environment: BIN (default target/release/gpu-nids), BEFORE (a second gpu-nids binary,
-# e.g. an older build, timed in the same rounds; optional), PYTHON (python3), STEPS (3),
+# e.g. an older build, timed in the same rounds, with its own kernel-choice cache so the
+# two builds do not drop each other's; optional), PYTHON (python3), STEPS (3),
 # WARMUP (1, at least 1: the first step may time kernel variants, see src/nn/tune.rs),
 # ROUNDS (1), TORCH_THREADS (2), MODELS ("vae doc-ids"), BATCHES ("64 256").
 set -euo pipefail
@@ -35,10 +36,13 @@ if [ ! -x "$BIN" ]; then
     exit 1
 fi
 
+before_cache=$(mktemp -d)
+trap 'rm -rf "$before_cache"' EXIT
 ours() { # binary model batch -> samples/s, from ms/step (the samples/s column is rounded)
-    local per=$3
+    local per=$3 cache=${XDG_CACHE_HOME:-}
     [ "$2" = doc-ids ] && per=$((2 * $3)) # reference + target batch
-    "$1" bench train --model "$2" --batch "$3" --steps "$STEPS" --warmup "$WARMUP" 2>/dev/null |
+    [ "$1" = "$BEFORE" ] && cache=$before_cache
+    XDG_CACHE_HOME=$cache "$1" bench train --model "$2" --batch "$3" --steps "$STEPS" --warmup "$WARMUP" 2>/dev/null |
         awk -v b="$3" -v per="$per" '$1 == b && NF == 4 { printf "%.2f\n", per * 1000 / $4; ok = 1 }
             END { if (!ok) print "error" }'
 }
