@@ -3,6 +3,9 @@
 // The forward saves the winning position within the row; the backward gathers, for
 // each input element, the gradients of the windows it won, so it overwrites dx without
 // atomics or a separate clear even when windows overlap. Shape math is host-side.
+// DOC-IDS's window 2, step 2 has its own pair (`*_k2`): one workgroup per row, each
+// output's two inputs read and written by the same lane, with no per-element integer
+// division, which CPU adapters do one lane at a time.
 
 struct Params {
     rows: u32, l: u32, lo: u32, k: u32,
@@ -59,4 +62,38 @@ fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         if (arg[o] == i) { g = g + src[o]; }
     }
     dst[idx] = g;
+}
+
+// Window 2, step 2: one workgroup per row (`rows` of them), lanes striding along it.
+@compute @workgroup_size(64, 1, 1)
+fn max_forward_k2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wid.x + wid.y * nwg.x;
+    if (row >= p.rows) { return; }
+    let base = row * p.l;
+    for (var j = lid.x; j < p.lo; j = j + 64u) {
+        let a = src[base + 2u * j];
+        let b = src[base + 2u * j + 1u];
+        // The first maximum on ties.
+        let second = b > a;
+        dst[row * p.lo + j] = select(a, b, second);
+        arg[row * p.lo + j] = 2u * j + u32(second);
+    }
+}
+
+// Window 2, step 2: dx[2j], dx[2j + 1] from window j; an odd row's last element, in no
+// window, gets 0.
+@compute @workgroup_size(64, 1, 1)
+fn max_backward_k2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wid.x + wid.y * nwg.x;
+    if (row >= p.rows) { return; }
+    let base = row * p.l;
+    for (var j = lid.x; j < p.lo; j = j + 64u) {
+        let g = src[row * p.lo + j];
+        let second = arg[row * p.lo + j] != 2u * j;
+        dst[base + 2u * j] = select(g, 0.0, second);
+        dst[base + 2u * j + 1u] = select(0.0, g, second);
+    }
+    if (lid.x == 0u && p.l > 2u * p.lo) { dst[base + p.l - 1u] = 0.0; }
 }

@@ -1,6 +1,7 @@
 //! Max-pool1d on the GPU vs the f64 reference: output, saved argmax, and the gradient
-//! routed through it (non-overlapping k2 s2 as DOC-IDS, overlapping and gapped windows,
-//! ties); the reference gradient vs central finite differences.
+//! routed through it (non-overlapping k2 s2 as DOC-IDS, which has its own kernels, and
+//! the general kernels' overlapping and gapped windows, ties); the reference gradient vs
+//! central finite differences.
 
 mod common;
 use common::*;
@@ -17,8 +18,10 @@ fn shapes() -> Vec<Pool1dShape> {
         Pool1dShape::k2(1, 3, 25), // odd: the last element belongs to no window
         Pool1dShape::k2(2, 5, 17),
         Pool1dShape::k2(3, 32, 65),
-        shape(2, 3, 20, 3, 2), // overlapping windows
-        shape(2, 2, 19, 2, 3), // gaps between windows
+        Pool1dShape::k2(2, 3, 300), // rows longer than a workgroup's 64 lanes
+        shape(1, 2, 12, 2, 1),      // window 2 with another step: the general kernels
+        shape(2, 3, 20, 3, 2),      // overlapping windows
+        shape(2, 2, 19, 2, 3),      // gaps between windows
         shape(1, 4, 9, 9, 1),
     ]
 }

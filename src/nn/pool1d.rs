@@ -31,6 +31,10 @@ impl Pool1dShape {
             stride: 2,
         }
     }
+    /// Window 2, step 2: the shape with its own kernels (shaders/pool1d.wgsl, `*_k2`).
+    pub fn is_k2(&self) -> bool {
+        self.k == 2 && self.stride == 2
+    }
     /// floor((l − k) / stride) + 1, as PyTorch's default (ceil_mode = false).
     pub fn l_out(&self) -> usize {
         (self.l - self.k) / self.stride + 1
@@ -96,11 +100,16 @@ pub fn max_forward(
     y.check_len("max_pool1d y", s.out_len())?;
     arg.check_len("max_pool1d arg", s.arg_len())?;
     let total = s.out_len();
+    let (entry, groups) = if s.is_k2() {
+        ("max_forward_k2", grid((s.n * s.c) as u32))
+    } else {
+        ("max_forward", grid(total.div_ceil(WG) as u32))
+    };
     b.dispatch(
-        Kernel::new(SHADER, "max_forward"),
+        Kernel::new(SHADER, entry),
         &s.params(total),
         &[x.raw(), y.raw(), arg.raw()],
-        grid(total.div_ceil(WG) as u32),
+        groups,
     )
 }
 
@@ -118,11 +127,16 @@ pub fn max_backward(
     arg.check_len("max_pool1d arg", s.arg_len())?;
     dx.check_len("max_pool1d dx", s.in_len())?;
     let total = s.in_len();
+    let (entry, groups) = if s.is_k2() {
+        ("max_backward_k2", grid((s.n * s.c) as u32))
+    } else {
+        ("max_backward", grid(total.div_ceil(WG) as u32))
+    };
     b.dispatch(
-        Kernel::new(SHADER, "max_backward"),
+        Kernel::new(SHADER, entry),
         &s.params(total),
         &[dy.raw(), dx.raw(), arg.raw()],
-        grid(total.div_ceil(WG) as u32),
+        groups,
     )
 }
 
