@@ -1,8 +1,8 @@
 //! Per-adapter choice among kernel variants, by a short measurement cached on disk.
 //!
 //! The first time a product of a given shape class runs on an adapter, each candidate
-//! kernel computes it twice (after one warm-up that also compiles it) and the fastest
-//! wins. Choices are kept in memory and in `$XDG_CACHE_HOME/gpu-nids/tune.tsv`
+//! kernel computes it once (after one warm-up that also compiles it), those close to
+//! the best once more, and the fastest wins. Choices are kept in memory and in `$XDG_CACHE_HOME/gpu-nids/tune.tsv`
 //! (fallback `~/.cache/gpu-nids/`), keyed by adapter name, driver and shape class, so
 //! later runs start at once and pick the same. The key also holds a fingerprint of the
 //! kernels' sources, so a build whose kernels changed measures again instead of trusting
@@ -164,17 +164,25 @@ pub fn choose<'a>(
     Ok(candidates[win])
 }
 
-/// Index of the fastest of `n` candidates, each timed by `time` in two rounds, the second
-/// in reverse order, keeping its faster time: the taller tiles are often within 10 % of
-/// each other, about one run's noise on a busy CPU adapter, and the reversed order evens
-/// out drift in between.
+/// Index of the fastest of `n` candidates. Each is timed once by `time`; those within
+/// `RETIME` of the best are timed again, in reverse order, and keep their faster time.
+/// The tall tiles are often within 10 % of each other, about one run's noise on a busy
+/// CPU adapter, and the reversed order evens out drift in between; candidates far
+/// behind (the plain blocks on llvmpipe, 2–4× slower) are not worth a second run.
 pub fn fastest(
     n: usize,
     mut time: impl FnMut(usize) -> Result<f64, GpuError>,
 ) -> Result<usize, GpuError> {
-    let mut best = vec![f64::INFINITY; n];
-    for i in (0..n).chain((0..n).rev()) {
-        best[i] = best[i].min(time(i)?);
+    const RETIME: f64 = 1.5;
+    let mut best = Vec::with_capacity(n);
+    for i in 0..n {
+        best.push(time(i)?);
+    }
+    let lead = best.iter().copied().fold(f64::INFINITY, f64::min);
+    for i in (0..n).rev() {
+        if best[i] <= RETIME * lead {
+            best[i] = best[i].min(time(i)?);
+        }
     }
     Ok((0..n)
         .min_by(|&a, &b| best[a].total_cmp(&best[b]))
