@@ -15,7 +15,6 @@
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
 const WG: u32 = 256u;
-const ACT_RELU: u32 = 1u;
 
 fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;

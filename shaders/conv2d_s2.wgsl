@@ -13,8 +13,6 @@
 @group(0) @binding(2) var<storage, read> aux: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
 
-const ACT_RELU: u32 = 1u;
-
 // src[q], zeroed where the ReLU mask in aux is not positive (p.act = ACT_RELU).
 fn quad(q: u32) -> vec4<f32> {
     let v = src[q];

@@ -12,7 +12,7 @@
 @group(0) @binding(2) var<storage, read> aux: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
 
-const ACT_RELU: u32 = 1u;
+//@include conv2d_col2im_out.wgsl
 
 // What col row (ci, kh, ·) at output row oh gives image columns iw0 .. iw0 + 3.
 fn row_part(ci: u32, kh: u32, colrow: u32, m: u32) -> vec4<f32> {
@@ -51,7 +51,5 @@ fn col2im_k4s2(@builtin(global_invocation_id) gid: vec3<u32>,
     var v = vec4<f32>(0.0);
     if (oh < p.ho) { v = v + row_part(ci, kh, colbase + oh * p.wo, m); }
     if (oh >= 1u) { v = v + row_part(ci, kh + 2u, colbase + (oh - 1u) * p.wo, m); }
-    if (p.flag == 1u) { v = v + vec4<f32>(aux[ci]); }
-    if (p.act == ACT_RELU) { v = max(v, vec4<f32>(0.0)); }
-    dst[(((b * p.c + ci) * p.h + ih) * p.w + iw0) / 4u] = v;
+    store_image_quad(b, ci, ih, iw0, v);
 }

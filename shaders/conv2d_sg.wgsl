@@ -20,7 +20,6 @@
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
 const LANES: u32 = 8u;
-const ACT_RELU: u32 = 1u;
 
 @compute @workgroup_size(8, 1, 1)
 fn row_sum_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {

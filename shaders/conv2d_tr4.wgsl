@@ -11,8 +11,6 @@
 @group(0) @binding(2) var<storage, read> aux: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
 
-const ACT_RELU: u32 = 1u;
-
 // Grid: x = runs of 32 quads of one plane (h·w/4; 8 lanes per workgroup, 4 quads per
 // lane, consecutive lanes on consecutive quads), y = sample, z = channel.
 @compute @workgroup_size(8, 1, 1)

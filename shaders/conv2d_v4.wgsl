@@ -11,8 +11,6 @@
 @group(0) @binding(2) var<storage, read> aux: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
 
-const ACT_RELU: u32 = 1u;
-
 // Image element at (b, ci, ih, iw), 0 outside the image or where the ReLU mask in aux
 // is not positive (p.act = ACT_RELU).
 fn pixel(b: u32, ci: u32, ih: i32, iw: i32) -> f32 {
@@ -71,10 +69,7 @@ fn gather(ci: u32, colbase: u32, ih: u32, iw: u32) -> f32 {
     return acc;
 }
 
-fn activate(v: vec4<f32>) -> vec4<f32> {
-    if (p.act == ACT_RELU) { return max(v, vec4<f32>(0.0)); }
-    return v;
-}
+//@include conv2d_col2im_out.wgsl
 
 // Grid: x = quads of one image plane (h·w/4, 8 per workgroup), y = sample, z = channel.
 // With flag = 1 adds bias aux[ci], then the activation, like col2im.
@@ -89,8 +84,7 @@ fn col2im4(@builtin(global_invocation_id) gid: vec3<u32>,
     let ih = quad / wq;
     let iw0 = (quad - ih * wq) * 4u;
     let colbase = b * p.ho * p.wo;
-    var v = vec4<f32>(gather(ci, colbase, ih, iw0), gather(ci, colbase, ih, iw0 + 1u),
+    let v = vec4<f32>(gather(ci, colbase, ih, iw0), gather(ci, colbase, ih, iw0 + 1u),
                       gather(ci, colbase, ih, iw0 + 2u), gather(ci, colbase, ih, iw0 + 3u));
-    if (p.flag == 1u) { v = v + vec4<f32>(aux[ci]); }
-    dst[(((b * p.c + ci) * p.h + ih) * p.w + iw0) / 4u] = activate(v);
+    store_image_quad(b, ci, ih, iw0, v);
 }

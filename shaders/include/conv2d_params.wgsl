@@ -9,3 +9,6 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+
+// p.act is `Act::code` (src/nn/mod.rs); the conv2d kernels take none (0) or ReLU.
+const ACT_RELU: u32 = 1u;
