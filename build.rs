@@ -3,7 +3,7 @@
 //! WGSL has neither includes nor generics, so three small directives are expanded here
 //! (naga's diagnostics then count lines of the expanded source):
 //! - `//@include NAME` is replaced by shaders/include/NAME: what several kernels share
-//!   (a params struct, a helper) is written once.
+//!   (a params struct, a helper, an entry point's body) is written once.
 //! - `//@variants MODULE:ROWS:ENTRY ...` makes one module per entry from the file, with
 //!   `ROWS` and `ENTRY` bound: the same kernel at several tile heights.
 //! - `//@for VAR in 0..EXPR: TEXT` writes TEXT once per value of VAR: the unrolled,

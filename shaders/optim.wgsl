@@ -18,13 +18,7 @@ fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) li: u32) {
     let i = index(wid, nwg, li);
     if (i >= p.n) { return; }
-    let w = param[i];
-    let g = grad[i] + p.weight_decay * w;
-    let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
-    let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    param[i] = w - p.step_size * mi / (sqrt(vi) / p.bc2_sqrt + p.eps);
+    //@include adam_update.wgsl
 }
 
 @compute @workgroup_size(256)

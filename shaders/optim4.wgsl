@@ -15,11 +15,5 @@ fn adam4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
          @builtin(local_invocation_index) li: u32) {
     let i = (wid.x + wid.y * nwg.x) * 256u + li;
     if (i >= p.n / 4u) { return; }
-    let w = param[i];
-    let g = grad[i] + p.weight_decay * w;
-    let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
-    let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    param[i] = w - p.step_size * mi / (sqrt(vi) / p.bc2_sqrt + vec4<f32>(p.eps));
+    //@include adam_update.wgsl
 }
