@@ -88,13 +88,19 @@ fn fastest_retimes_the_close_candidates_and_keeps_their_better_time() {
     // candidate 3 is far behind and is not run again.
     let rounds = [[5.0, 7.0, 6.0, 20.0], [5.0, 3.0, 6.0, 1.0]];
     let mut calls = Vec::new();
-    let win = fastest(4, |i| {
-        let round = calls.iter().filter(|&&c| c == i).count();
-        calls.push(i);
+    let win = fastest(4, |i, first| {
+        let round = calls.iter().filter(|&&(c, _)| c == i).count();
+        calls.push((i, first));
         Ok(rounds[round][i])
     })
     .unwrap();
     assert_eq!(win, 1);
-    assert_eq!(calls, [0, 1, 2, 3, 2, 1, 0]);
-    assert_eq!(fastest(1, |_| Ok(1.0)).unwrap(), 0);
+    // Each candidate's first run is flagged, so the caller warms up once per candidate.
+    let t = true;
+    let f = false;
+    assert_eq!(
+        calls,
+        [(0, t), (1, t), (2, t), (3, t), (2, f), (1, f), (0, f)]
+    );
+    assert_eq!(fastest(1, |_, _| Ok(1.0)).unwrap(), 0);
 }

@@ -319,15 +319,9 @@ impl V4Block {
             b2(p.n),
             b2(p.k)
         );
-        let mut warmed = std::collections::HashSet::new();
-        let chosen = super::tune::choose(gpu, &class, &names, |name| {
+        let chosen = super::tune::choose(gpu, &class, &names, |name, first| {
             let block = Self::from_name(name).expect("candidate names are block names");
-            time_product(
-                gpu,
-                block.launch(&sample(p)),
-                p,
-                warmed.insert(name.to_string()),
-            )
+            time_product(gpu, block.launch(&sample(p)), p, first)
         })?;
         Ok(Self::from_name(chosen).expect("a candidate"))
     }

@@ -2,12 +2,13 @@
 //!
 //! The first time a product of a given shape class runs on an adapter, each candidate
 //! kernel computes it once (after one warm-up that also compiles it), those close to
-//! the best once more, and the fastest wins. Choices are kept in memory and in `$XDG_CACHE_HOME/gpu-nids/tune.tsv`
-//! (fallback `~/.cache/gpu-nids/`), keyed by adapter name, driver and shape class, so
-//! later runs start at once and pick the same. The key also holds a fingerprint of the
-//! kernels' sources, so a build whose kernels changed measures again instead of trusting
-//! timings of code it no longer has (and drops the old choices when it saves). A missing
-//! or unwritable cache only costs the measurement again; it never fails a run.
+//! the best once more, and the fastest wins. Choices are kept in memory and in
+//! `$XDG_CACHE_HOME/gpu-nids/tune.tsv` (fallback `~/.cache/gpu-nids/`), keyed by
+//! adapter name, driver and shape class, so later runs start at once and pick the
+//! same. The key also holds a fingerprint of the kernels' sources, so a build whose
+//! kernels changed measures again instead of trusting timings of code it no longer has
+//! (and drops the old choices when it saves). A missing or unwritable cache only costs
+//! the measurement again; it never fails a run.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -143,13 +144,14 @@ pub fn run_cost(
     })
 }
 
-/// The fastest of `candidates` for `class` (cached), each timed by `time` (which
-/// should warm up first). Returns the first candidate without timing when tuning is off.
+/// The fastest of `candidates` for `class` (cached), each timed by `time(name, first)`,
+/// which should warm up (and so compile the kernel) before timing when `first`.
+/// Returns the first candidate without timing when tuning is off.
 pub fn choose<'a>(
     gpu: &Gpu,
     class: &str,
     candidates: &[&'a str],
-    mut time: impl FnMut(&str) -> Result<f64, GpuError>,
+    mut time: impl FnMut(&str, bool) -> Result<f64, GpuError>,
 ) -> Result<&'a str, GpuError> {
     if !enabled(gpu) || candidates.len() < 2 {
         return Ok(candidates[0]);
@@ -159,29 +161,30 @@ pub fn choose<'a>(
             return Ok(hit);
         }
     }
-    let win = fastest(candidates.len(), |i| time(candidates[i]))?;
+    let win = fastest(candidates.len(), |i, first| time(candidates[i], first))?;
     remember(gpu, class, candidates[win]);
     Ok(candidates[win])
 }
 
-/// Index of the fastest of `n` candidates. Each is timed once by `time`; those within
+/// Index of the fastest of `n` candidates. Each is timed once by `time(i, true)`
+/// (`true`: its first run); those within
 /// `RETIME` of the best are timed again, in reverse order, and keep their faster time.
 /// The tall tiles are often within 10 % of each other, about one run's noise on a busy
 /// CPU adapter, and the reversed order evens out drift in between; candidates far
 /// behind (the plain blocks on llvmpipe, 2–4× slower) are not worth a second run.
 pub fn fastest(
     n: usize,
-    mut time: impl FnMut(usize) -> Result<f64, GpuError>,
+    mut time: impl FnMut(usize, bool) -> Result<f64, GpuError>,
 ) -> Result<usize, GpuError> {
     const RETIME: f64 = 1.5;
     let mut best = Vec::with_capacity(n);
     for i in 0..n {
-        best.push(time(i)?);
+        best.push(time(i, true)?);
     }
     let lead = best.iter().copied().fold(f64::INFINITY, f64::min);
     for i in (0..n).rev() {
         if best[i] <= RETIME * lead {
-            best[i] = best[i].min(time(i)?);
+            best[i] = best[i].min(time(i, false)?);
         }
     }
     Ok((0..n)
